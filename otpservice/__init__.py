@@ -1,0 +1,55 @@
+"""otpservice: self-hosted phone verification. `create_app()` builds the WSGI application."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+import time
+from typing import Any, Callable
+
+from flask import Flask
+
+__version__ = "0.1.0"
+log = logging.getLogger(__name__)
+
+
+def create_app(settings=None, *, redis_client=None, telnyx=None, clock: Callable[[], float] = time.time,
+               **overrides: Any) -> Flask:
+    """Build the app: settings (environment, then overrides), shared resources in app.extensions, blueprints.
+
+    `redis_client`, `telnyx` and `clock` let tests hand in real collaborators they started themselves.
+    """
+    from otpservice import api, health, logs, web
+    from otpservice.config import Settings
+    from otpservice.optouts import OptOutRegistry
+    from otpservice.redisconn import connect
+    from otpservice.store import Store
+    from otpservice.telnyx import TelnyxClient
+    from otpservice.verification import VerificationService
+
+    settings = settings or Settings.from_env(**overrides)
+    if not settings.code_secret:
+        # Sandbox only (production refuses to start without it): codes of this process alone verify.
+        log.warning("OTP_CODE_SECRET is unset: using a random secret for this process (sandbox only)")
+        settings = dataclasses.replace(settings, code_secret=secrets.token_urlsafe(32))
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    client = redis_client if redis_client is not None else connect(settings.redis_url,
+                                                                   timeout=settings.redis_timeout)
+    store = Store(client, secret=settings.code_secret.encode())
+    optouts = OptOutRegistry(client)
+    telnyx = telnyx or TelnyxClient(api_key=settings.telnyx_api_key, base_url=settings.telnyx_base_url,
+                                    timeout=(3.05, settings.telnyx_timeout))
+    app.extensions.update({
+        "otp.settings": settings, "otp.redis": client, "otp.store": store, "otp.optouts": optouts,
+        "otp.telnyx": telnyx, "otp.clock": clock,
+        "otp.verifications": VerificationService(settings=settings, store=store, telnyx=telnyx,
+                                                 optouts=optouts, clock=clock),
+    })
+    logs.init_app(app)
+    web.register_error_handlers(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    return app

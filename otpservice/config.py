@@ -1,0 +1,200 @@
+"""Every setting of the service: its default, its OTP_* variable, and the checks made at start-up.
+
+This is the only module that reads the environment. Everything else receives a `Settings`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+ENVIRONMENTS = ("sandbox", "production")
+SEND_ENDPOINTS = ("messages", "number_pool")
+MIN_DIGITS, MAX_DIGITS = 6, 10
+MAX_CODE_TTL = 600  # NIST SP 800-63B: an out-of-band code lives at most 10 minutes
+MAX_ATTEMPTS_CEILING = 5  # security bar: at most 5 wrong attempts per code
+MAX_NUMBER_FAILURES_CEILING = 100  # NIST ceiling: failed attempts per number per 24 h
+RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$")
+UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+class ConfigError(ValueError):
+    """The configuration is incomplete or out of bounds; the message names the setting."""
+
+
+def parse_rate(text: str) -> tuple[int, int]:
+    """Parse a limit like `3/10minutes` or `10/day` into (amount, window seconds)."""
+    match = RATE_RE.match(text or "")
+    if not match:
+        raise ConfigError(f"rate limit {text!r} is not of the form N/[M]unit, e.g. 3/10minutes")
+    amount, multiple, unit = int(match.group(1)), int(match.group(2) or 1), match.group(3)
+    if amount < 1 or multiple < 1:
+        raise ConfigError(f"rate limit {text!r} must have a positive amount and window")
+    return amount, multiple * UNIT_SECONDS[unit]
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _mapping(value: str) -> dict[str, str]:
+    """Parse `key=value,key2=value2` (used for OTP_TEST_NUMBERS)."""
+    pairs = {}
+    for item in _csv(value):
+        key, sep, val = item.partition("=")
+        if not sep:
+            raise ConfigError(f"expected key=value, got {item!r}")
+        pairs[key.strip()] = val.strip()
+    return pairs
+
+
+def setting(env: str, default: Any, doc: str, *, secret: bool = False, parse=None) -> Any:
+    """Declare one setting: the dataclass field carries its variable name, parser and documentation."""
+    meta = {"env": env, "doc": doc, "secret": secret, "parse": parse}
+    if isinstance(default, (list, dict, set)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's configuration. Build it with `Settings.from_env()` or `Settings(**overrides)`."""
+
+    env: str = setting("OTP_ENV", "sandbox", "`sandbox` (embedded store, simulator defaults) or `production`")
+    host: str = setting("OTP_HOST", "127.0.0.1", "address the service listens on")
+    port: int = setting("OTP_PORT", 8080, "port the service listens on", parse=int)
+    redis_url: str = setting(
+        "OTP_REDIS_URL", "",
+        "redis://, rediss://, redis+sentinel://host:port,host:port/master_name/db, redis+cluster://host:port,...; "
+        "unset in sandbox: the embedded fakeredis store")
+    redis_timeout: float = setting("OTP_REDIS_TIMEOUT", 1.0, "seconds to wait for Redis per call", parse=float)
+    api_keys: tuple = setting("OTP_API_KEYS", (), "comma-separated client API keys", secret=True, parse=_csv)
+    admin_token: str = setting("OTP_ADMIN_TOKEN", "", "bearer token for /admin routes", secret=True)
+    code_secret: str = setting("OTP_CODE_SECRET", "", "HMAC key for stored code hashes (not kept in Redis)",
+                               secret=True)
+    code_digits: int = setting("OTP_CODE_DIGITS", 6, "digits per code (6-10)", parse=int)
+    code_ttl: int = setting("OTP_CODE_TTL", 600, "seconds a code stays valid (at most 600)", parse=int)
+    max_attempts: int = setting("OTP_MAX_ATTEMPTS", 5, "wrong attempts allowed per code (at most 5)", parse=int)
+    resend_cooldown: int = setting("OTP_RESEND_COOLDOWN", 30, "seconds between two sends to one number and purpose",
+                                   parse=int)
+    record_retention: int = setting("OTP_RECORD_RETENTION", 86400,
+                                    "seconds a verification record stays readable after creation", parse=int)
+    idempotency_ttl: int = setting("OTP_IDEMPOTENCY_TTL", 86400, "seconds an Idempotency-Key is remembered",
+                                   parse=int)
+    number_failures_per_day: int = setting("OTP_NUMBER_FAILURES_PER_DAY", 20,
+                                           "failed attempts per number per 24 h, all codes (at most 100)", parse=int)
+    telnyx_api_key: str = setting("OTP_TELNYX_API_KEY", "", "Telnyx API v2 key", secret=True)
+    telnyx_base_url: str = setting("OTP_TELNYX_BASE_URL", "https://api.telnyx.com/v2", "Telnyx API base URL")
+    telnyx_public_key: str = setting("OTP_TELNYX_PUBLIC_KEY", "",
+                                     "base64 Ed25519 public key that signs Telnyx webhooks")
+    telnyx_timeout: float = setting("OTP_TELNYX_TIMEOUT", 10.0, "seconds to wait for Telnyx's answer", parse=float)
+    send_endpoint: str = setting("OTP_SEND_ENDPOINT", "messages",
+                                 "`messages` (from OTP_TELNYX_FROM) or `number_pool` (messaging profile)")
+    failover_endpoint: str = setting("OTP_FAILOVER_ENDPOINT", "",
+                                     "endpoint for a resend after a failed delivery (`number_pool`), empty: same")
+    telnyx_from: str = setting("OTP_TELNYX_FROM", "", "sending number, short code or alphanumeric sender ID")
+    telnyx_messaging_profile_id: str = setting("OTP_TELNYX_MESSAGING_PROFILE_ID", "",
+                                               "messaging profile (number pool, alphanumeric sender, opt-out sync)")
+    webhook_url: str = setting("OTP_WEBHOOK_URL", "", "public URL of this service's /webhooks/telnyx")
+    default_region: str = setting("OTP_DEFAULT_REGION", "",
+                                  "ISO region for numbers written without +country code (e.g. US); empty: E.164 only")
+    app_name: str = setting("OTP_APP_NAME", "otpservice", "name shown in the text message and TOTP issuer")
+    max_body_bytes: int = setting("OTP_MAX_BODY_BYTES", 65536, "largest request body accepted", parse=int)
+    log_level: str = setting("OTP_LOG_LEVEL", "INFO", "log level")
+    test_numbers: dict = setting("OTP_TEST_NUMBERS", {}, "number=code pairs that never reach Telnyx",
+                                 parse=_mapping)
+    allow_test_numbers: bool = setting("OTP_ALLOW_TEST_NUMBERS", False, "allow OTP_TEST_NUMBERS in production",
+                                       parse=_bool)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Read every OTP_* variable (unset ones keep their default), then apply overrides."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in dataclasses.fields(cls):
+            raw = environ.get(spec.metadata["env"])
+            if raw is None:
+                continue
+            parse = spec.metadata["parse"]
+            try:
+                values[spec.name] = parse(raw) if parse else raw
+            except (ValueError, ConfigError) as exc:
+                raise ConfigError(f"{spec.metadata['env']}: {exc}") from None
+        values.update(overrides)
+        return cls(**values)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    def missing_secrets(self) -> list[str]:
+        """Names of the variables production needs and does not have."""
+        required = {
+            "OTP_TELNYX_API_KEY": self.telnyx_api_key,
+            "OTP_TELNYX_PUBLIC_KEY": self.telnyx_public_key,
+            "OTP_CODE_SECRET": self.code_secret,
+            "OTP_API_KEYS": self.api_keys,
+            "OTP_ADMIN_TOKEN": self.admin_token,
+            "OTP_REDIS_URL": self.redis_url,
+            "OTP_WEBHOOK_URL": self.webhook_url,
+        }
+        if self.send_endpoint == "messages":
+            required["OTP_TELNYX_FROM"] = self.telnyx_from
+        if "number_pool" in (self.send_endpoint, self.failover_endpoint):
+            required["OTP_TELNYX_MESSAGING_PROFILE_ID"] = self.telnyx_messaging_profile_id
+        return [name for name, value in required.items() if not value]
+
+    def validate(self) -> None:
+        """Refuse values outside the security bar, and a production configuration with secrets missing."""
+        if self.env not in ENVIRONMENTS:
+            raise ConfigError(f"OTP_ENV must be one of {ENVIRONMENTS}, not {self.env!r}")
+        if not MIN_DIGITS <= self.code_digits <= MAX_DIGITS:
+            raise ConfigError(f"OTP_CODE_DIGITS must be {MIN_DIGITS}-{MAX_DIGITS}")
+        if not 30 <= self.code_ttl <= MAX_CODE_TTL:
+            raise ConfigError(f"OTP_CODE_TTL must be 30-{MAX_CODE_TTL} seconds")
+        if not 1 <= self.max_attempts <= MAX_ATTEMPTS_CEILING:
+            raise ConfigError(f"OTP_MAX_ATTEMPTS must be 1-{MAX_ATTEMPTS_CEILING}")
+        if not 1 <= self.number_failures_per_day <= MAX_NUMBER_FAILURES_CEILING:
+            raise ConfigError(f"OTP_NUMBER_FAILURES_PER_DAY must be 1-{MAX_NUMBER_FAILURES_CEILING}")
+        if self.resend_cooldown < 0 or self.record_retention < self.code_ttl:
+            raise ConfigError("OTP_RESEND_COOLDOWN must be >= 0 and OTP_RECORD_RETENTION >= OTP_CODE_TTL")
+        for name, value in (("OTP_SEND_ENDPOINT", self.send_endpoint),
+                            ("OTP_FAILOVER_ENDPOINT", self.failover_endpoint or "messages")):
+            if value not in SEND_ENDPOINTS:
+                raise ConfigError(f"{name} must be one of {SEND_ENDPOINTS}, not {value!r}")
+        if self.production:
+            missing = self.missing_secrets()
+            if missing:
+                raise ConfigError("production configuration is missing: " + ", ".join(missing))
+            if len(self.code_secret) < 32:
+                raise ConfigError("OTP_CODE_SECRET must be at least 32 characters in production")
+            if self.test_numbers and not self.allow_test_numbers:
+                raise ConfigError("OTP_TEST_NUMBERS is set in production without OTP_ALLOW_TEST_NUMBERS")
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every setting with its variable, default and documentation (for the README and `otpservice config`)."""
+        rows = []
+        for spec in dataclasses.fields(self):
+            default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()
+            rows.append({"env": spec.metadata["env"], "default": default, "doc": spec.metadata["doc"],
+                         "secret": spec.metadata["secret"]})
+        return rows
+
+
+def environ_value(name: str, default: str | None = None) -> str | None:
+    """Read one variable that is not a service setting (the sandbox launcher's, e.g. OTP_SIM_PORT)."""
+    return os.environ.get(name, default)
+
+
+def otp_environ() -> dict[str, str]:
+    """Every OTP_* variable set in the environment (the sandbox launcher layers its defaults under them)."""
+    return {key: value for key, value in os.environ.items() if key.startswith("OTP_")}

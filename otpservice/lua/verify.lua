@@ -1,0 +1,36 @@
+-- Check a code and spend it in one atomic step: exactly one of any number of concurrent right answers wins.
+-- KEYS[1] pointer  otp:{B}:cur:<number digest>:<purpose>
+-- KEYS[2] failures otp:{B}:fail:<number digest>   (failed attempts of the number, all codes, fixed window)
+-- ARGV: record prefix, candidate hash, now ms, max attempts, failure cap, failure window ms, expected id or ""
+local prefix, candidate, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local max_attempts, cap, window, expected = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+
+local id = redis.call("GET", KEYS[1])
+if not id or (expected ~= "" and id ~= expected) then return {"not_found"} end
+local rec = prefix .. id
+local fields = redis.call("HMGET", rec, "s", "x", "h", "a")
+local status, expires, stored, attempts = fields[1], tonumber(fields[2] or "0"), fields[3], tonumber(fields[4] or "0")
+if status == "max_attempts_reached" then return {"max_attempts", id} end
+if status ~= "pending" or expires <= now or not stored then return {"not_found", id} end
+
+local failures = tonumber(redis.call("GET", KEYS[2]) or "0")
+if failures >= cap then return {"number_locked", id, tostring(redis.call("PTTL", KEYS[2]))} end
+
+-- Both sides are HMACs under a key Redis never sees: an attacker cannot choose what is compared, so the
+-- early exit of string equality leaks nothing about the code.
+if stored == candidate then
+  redis.call("HSET", rec, "s", "approved", "va", now)
+  redis.call("HDEL", rec, "h")
+  redis.call("DEL", KEYS[1])
+  return {"approved", id, tostring(attempts)}
+end
+
+attempts = attempts + 1
+redis.call("HSET", rec, "a", attempts)
+redis.call("INCR", KEYS[2])
+redis.call("PEXPIRE", KEYS[2], window, "NX")
+if attempts >= max_attempts then
+  redis.call("HSET", rec, "s", "max_attempts_reached")
+  redis.call("HDEL", rec, "h")
+end
+return {"wrong", id, tostring(attempts)}

@@ -1,0 +1,62 @@
+"""Phone numbers: parse any spelling to E.164 with `phonenumbers`, describe, and mask for logs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+from otpservice.errors import InvalidPhoneNumber, InvalidRequest
+
+MAX_INPUT = 64  # longer than any human spelling of a number; refuse before parsing
+TYPE_NAMES = {
+    PhoneNumberType.FIXED_LINE: "fixed_line", PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile", PhoneNumberType.TOLL_FREE: "toll_free",
+    PhoneNumberType.PREMIUM_RATE: "premium_rate", PhoneNumberType.SHARED_COST: "shared_cost",
+    PhoneNumberType.VOIP: "voip", PhoneNumberType.PERSONAL_NUMBER: "personal_number",
+    PhoneNumberType.PAGER: "pager", PhoneNumberType.UAN: "uan", PhoneNumberType.VOICEMAIL: "voicemail",
+    PhoneNumberType.UNKNOWN: "unknown",
+}
+
+
+@dataclass(frozen=True)
+class PhoneNumber:
+    """A valid number in E.164 with what the checks before a send need to know about it."""
+
+    e164: str
+    region: str
+    country_code: int
+    number_type: str
+
+    @property
+    def masked(self) -> str:
+        return mask(self.e164)
+
+
+def normalize(raw: object, default_region: str = "") -> PhoneNumber:
+    """Parse a caller's number (E.164, or national format of `default_region`) or raise a 4xx error."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidRequest("phone_number is required and must be a string.", field="phone_number")
+    if len(raw) > MAX_INPUT:
+        raise InvalidPhoneNumber("phone_number is too long.")
+    try:
+        parsed = phonenumbers.parse(raw, default_region.upper() or None)
+    except phonenumbers.NumberParseException:
+        raise InvalidPhoneNumber(
+            "phone_number must be in E.164 format (+13125550123)"
+            + (f" or a national {default_region.upper()} number." if default_region else ".")) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidPhoneNumber("phone_number is not a valid, assigned number range.")
+    return PhoneNumber(
+        e164=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
+        region=phonenumbers.region_code_for_number(parsed) or "",
+        country_code=parsed.country_code,
+        number_type=TYPE_NAMES.get(phonenumbers.number_type(parsed), "unknown"),
+    )
+
+
+def mask(e164: str) -> str:
+    """`+13125550123` → `+1312*****23`: enough to tell numbers apart in logs, not to dial one."""
+    if not e164 or len(e164) < 8:
+        return "*" * len(e164 or "")
+    return e164[:5] + "*" * (len(e164) - 7) + e164[-2:]

@@ -1,0 +1,270 @@
+"""The only module that builds Redis keys and runs Lua: verifications, sends and idempotency records.
+
+Key layout (every key has an expiry):
+  otp:{B}:v:<id>                 hash   one verification (status, code HMAC, attempts, sends)   retention
+  otp:{B}:cur:<digest>:<purpose> string id of the number's live verification for a purpose    code TTL
+  otp:{B}:idx:<digest>           zset   the number's verification ids by creation time          retention
+  otp:{B}:fail:<digest>          string failed attempts of the number (all codes)               24 h
+  otp:msg:<message id>           string "<verification id>|<send number>" for webhooks          retention
+  otp:idem:<client>:<key hash>   string the first answer to an Idempotency-Key                  24 h
+{B} is the number's bucket (codes.bucket): one hash tag for all keys of a number, so every script runs
+on Redis Cluster unchanged. No key name contains a phone number or anything a caller typed.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Iterator
+
+import redis
+
+from otpservice import codes
+from otpservice.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+PREFIX = "otp"
+ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
+                redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
+                redis.exceptions.ResponseError)
+SCRIPTS = ("begin_send", "verify", "cancel", "send_result")
+
+
+@contextlib.contextmanager
+def available() -> Iterator[None]:
+    """Turn any Redis failure into StoreUnavailable: callers fail closed (nothing sent, nothing approved)."""
+    try:
+        yield
+    except REDIS_ERRORS as exc:
+        log.warning("redis unavailable: %s", type(exc).__name__)
+        raise StoreUnavailable() from exc
+
+
+def guarded(method):
+    """Decorator form of `available()` for store methods."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with available():
+            return method(*args, **kwargs)
+    return wrapper
+
+
+def load_script(name: str) -> str:
+    """The text of a Lua script shipped in otpservice/lua."""
+    return resources.files("otpservice").joinpath("lua", f"{name}.lua").read_text()
+
+
+@dataclass
+class Send:
+    """One text message sent (or tried) for a verification."""
+
+    number: int
+    message_id: str | None
+    endpoint: str
+    sent_at_ms: int
+    delivery_status: str
+    delivery_updated_at_ms: int
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Verification:
+    """A verification record as stored, with its status derived at `now_ms`."""
+
+    id: str
+    phone: str
+    purpose: str
+    channel: str
+    status: str
+    created_at_ms: int
+    expires_at_ms: int
+    attempts: int
+    send_count: int
+    last_send_ms: int
+    sends: list[Send]
+
+    @classmethod
+    def from_hash(cls, vid: str, raw: dict[bytes, bytes], now_ms: int) -> "Verification":
+        """Decode HGETALL output; a pending record past its expiry reads as `expired`."""
+        data = {k.decode(): v for k, v in raw.items()}
+        text = {k: v.decode() for k, v in data.items() if k != "h"}
+        status = text.get("s", "pending")
+        expires = int(text.get("x", "0"))
+        if status == "pending" and expires <= now_ms:
+            status = "expired"
+        sends = []
+        for n in range(1, int(text.get("n", "0")) + 1):
+            if f"e{n}" not in text:
+                continue
+            sends.append(Send(number=n, message_id=text.get(f"m{n}") or None, endpoint=text[f"e{n}"],
+                              sent_at_ms=int(text.get(f"t{n}", "0")), delivery_status=text.get(f"d{n}", "queued"),
+                              delivery_updated_at_ms=int(text.get(f"du{n}", "0")),
+                              errors=json.loads(text.get(f"er{n}") or "[]")))
+        return cls(id=vid, phone=text.get("p", ""), purpose=text.get("u", ""), channel=text.get("ch", "sms"),
+                   status=status, created_at_ms=int(text.get("c", "0")), expires_at_ms=expires,
+                   attempts=int(text.get("a", "0")), send_count=int(text.get("n", "0")),
+                   last_send_ms=int(text.get("ls", "0")), sends=sends)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What begin_send decided: a new verification, a resend of the live one, or a cooldown refusal."""
+
+    outcome: str  # "new" | "resend" | "cooldown"
+    verification_id: str
+    send_count: int = 0
+    attempts: int = 0
+    created_at_ms: int = 0
+    expires_at_ms: int = 0
+    cooldown_ms: int = 0
+    after_failed_delivery: bool = False
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What the verify script decided."""
+
+    outcome: str  # "approved" | "wrong" | "not_found" | "max_attempts" | "number_locked"
+    verification_id: str | None = None
+    attempts: int = 0
+    locked_for_ms: int = 0
+
+
+class Store:
+    """Verification state in Redis, reached only through atomic scripts and single commands."""
+
+    def __init__(self, client: redis.Redis, *, secret: bytes) -> None:
+        self.redis = client
+        self.secret = secret
+        self.scripts = {name: client.register_script(load_script(name)) for name in SCRIPTS}
+
+    # -- key names -----------------------------------------------------------------------------------
+    @staticmethod
+    def number_keys(phone: str) -> tuple[str, str]:
+        """(`otp:{B}`, digest) for a number: its hash-tagged key prefix and pseudonym (see codes.bucket)."""
+        return f"{PREFIX}:{{{codes.bucket(phone)}}}", codes.number_digest(phone)
+
+    @staticmethod
+    def record_key(verification_id: str) -> str:
+        """The record key of a verification id (its first 4 hex digits are its bucket)."""
+        return f"{PREFIX}:{{{verification_id[:4]}}}:v:{verification_id}"
+
+    @staticmethod
+    def valid_id(verification_id: str) -> bool:
+        """True for ids of the form this service issues; anything else is never used in a key."""
+        return isinstance(verification_id, str) and bool(ID_RE.match(verification_id))
+
+    def pointer_key(self, phone: str, purpose: str) -> str:
+        base, digest = self.number_keys(phone)
+        return f"{base}:cur:{digest}:{purpose}"
+
+    # -- verifications -------------------------------------------------------------------------------
+    @guarded
+    def begin_send(self, *, phone: str, purpose: str, code_hash: bytes, now_ms: int, ttl_ms: int,
+                   retention_ms: int, cooldown_ms: int, skip_cooldown_after_failure: bool,
+                   channel: str = "sms") -> Reservation:
+        """Atomically reuse or create the live verification of (phone, purpose) and store a new code hash."""
+        base, digest = self.number_keys(phone)
+        new_id = codes.new_verification_id(base[len(PREFIX) + 2:-1])
+        out = self.scripts["begin_send"](
+            keys=[f"{base}:cur:{digest}:{purpose}", f"{base}:idx:{digest}"],
+            args=[f"{base}:v:", new_id, code_hash, phone, purpose, now_ms, ttl_ms, retention_ms, cooldown_ms,
+                  "1" if skip_cooldown_after_failure else "0", channel])
+        outcome, vid = out[0].decode(), out[1].decode()
+        if outcome == "cooldown":
+            return Reservation("cooldown", vid, cooldown_ms=int(out[2]))
+        return Reservation(outcome, vid, send_count=int(out[2]), attempts=int(out[3]),
+                           created_at_ms=int(out[4]), expires_at_ms=int(out[5]),
+                           after_failed_delivery=out[6] == b"1")
+
+    @guarded
+    def record_send(self, verification_id: str, send_number: int, *, outcome: str, message_id: str | None,
+                    endpoint: str, now_ms: int, delivery_status: str, errors: list[dict] | None = None,
+                    retention_ms: int) -> None:
+        """Write a send's result on its record and, for a sent message, the message id → verification map."""
+        pipe = self.redis.pipeline(transaction=False)
+        self.scripts["send_result"](
+            keys=[self.record_key(verification_id)],
+            args=[send_number, outcome, message_id or "", endpoint, now_ms, delivery_status,
+                  json.dumps(errors or [])], client=pipe)
+        if message_id:
+            pipe.set(f"{PREFIX}:msg:{message_id}", f"{verification_id}|{send_number}", px=retention_ms)
+        pipe.execute()
+
+    @guarded
+    def verify(self, *, phone: str, purpose: str, code_hash: bytes, now_ms: int, max_attempts: int,
+               failure_cap: int, failure_window_ms: int, expected_id: str = "") -> VerifyResult:
+        """Run the check-and-spend script for the live verification of (phone, purpose)."""
+        base, digest = self.number_keys(phone)
+        out = self.scripts["verify"](
+            keys=[f"{base}:cur:{digest}:{purpose}", f"{base}:fail:{digest}"],
+            args=[f"{base}:v:", code_hash, now_ms, max_attempts, failure_cap, failure_window_ms, expected_id])
+        outcome = out[0].decode()
+        vid = out[1].decode() if len(out) > 1 else None
+        if outcome == "number_locked":
+            return VerifyResult(outcome, vid, locked_for_ms=max(0, int(out[2])))
+        return VerifyResult(outcome, vid, attempts=int(out[2]) if len(out) > 2 else 0)
+
+    @guarded
+    def get(self, verification_id: str, *, now_ms: int) -> Verification | None:
+        """The record of a verification, or None (unknown, malformed or past its retention)."""
+        if not self.valid_id(verification_id):
+            return None
+        raw = self.redis.hgetall(self.record_key(verification_id))
+        return Verification.from_hash(verification_id, raw, now_ms) if raw else None
+
+    @guarded
+    def cancel(self, verification_id: str, *, now_ms: int) -> bool:
+        """Cancel a pending verification; False when there is none pending with that id."""
+        if not self.valid_id(verification_id):
+            return False
+        return bool(self.scripts["cancel"](keys=[self.record_key(verification_id)], args=[now_ms]))
+
+    @guarded
+    def recent_for_number(self, phone: str, *, now_ms: int, retention_ms: int) -> list[Verification]:
+        """The number's verifications still retained, newest first."""
+        base, digest = self.number_keys(phone)
+        ids = [i.decode() for i in self.redis.zrevrangebyscore(f"{base}:idx:{digest}", "+inf",
+                                                               now_ms - retention_ms)]
+        pipe = self.redis.pipeline(transaction=False)
+        for vid in ids:
+            pipe.hgetall(self.record_key(vid))
+        return [Verification.from_hash(vid, raw, now_ms) for vid, raw in zip(ids, pipe.execute()) if raw]
+
+    # -- idempotency ---------------------------------------------------------------------------------
+    def idempotency_key(self, client: str, key: str) -> str:
+        client_tag = hashlib.sha256(client.encode()).hexdigest()[:16]
+        return f"{PREFIX}:idem:{client_tag}:{hashlib.sha256(key.encode()).hexdigest()}"
+
+    @guarded
+    def idempotency_claim(self, name: str, fingerprint: str, ttl_ms: int) -> dict[str, Any] | None:
+        """Claim an Idempotency-Key (None: ours now), or return what is already stored under it."""
+        claim = json.dumps({"state": "in_flight", "fingerprint": fingerprint})
+        if self.redis.set(name, claim, nx=True, px=ttl_ms):
+            return None
+        stored = self.redis.get(name)
+        return json.loads(stored) if stored else {"state": "in_flight", "fingerprint": fingerprint}
+
+    @guarded
+    def idempotency_store(self, name: str, fingerprint: str, status: int, body: dict, headers: dict,
+                          ttl_ms: int) -> None:
+        """Keep the first final answer to an Idempotency-Key."""
+        value = {"state": "done", "fingerprint": fingerprint, "status": status, "body": body, "headers": headers}
+        self.redis.set(name, json.dumps(value), px=ttl_ms)
+
+    def idempotency_release(self, name: str) -> None:
+        """Forget a claim whose request failed transiently, so a retry can run (best effort)."""
+        with contextlib.suppress(*REDIS_ERRORS):
+            self.redis.delete(name)
+
+    @guarded
+    def ping(self) -> bool:
+        return bool(self.redis.ping())

@@ -1,0 +1,106 @@
+"""HTTP plumbing shared by the blueprints: JSON bodies, bearer auth, and JSON errors for every failure."""
+from __future__ import annotations
+
+import functools
+import hmac
+import json
+import logging
+from typing import Any, Callable
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from otpservice import errors
+
+log = logging.getLogger(__name__)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Serialise `body` compactly as application/json; charset=utf-8."""
+    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    return Response(payload, status=status, headers=headers, content_type="application/json; charset=utf-8")
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or InvalidRequest (bad JSON, not an object). Unknown fields are kept."""
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise errors.InvalidRequest("The body must be a JSON object.")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise errors.InvalidRequest("The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise errors.InvalidRequest("The body must be a JSON object.")
+    return body
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _matches(token: str, candidates: tuple[str, ...] | list[str]) -> bool:
+    """Constant-time membership: every candidate is compared, whatever matched first."""
+    found = False
+    for candidate in candidates:
+        found |= hmac.compare_digest(token.encode(), candidate.encode())
+    return found
+
+
+def require_client(view: Callable) -> Callable:
+    """Client-key authentication: 401 `unauthorized` before anything else happens."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        token = bearer_token()
+        keys = current_app.extensions["otp.settings"].api_keys
+        if not token or not _matches(token, keys):
+            raise errors.Unauthorized()
+        g.client_key = token
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def require_admin(view: Callable) -> Callable:
+    """Admin-token authentication: none 401, a client key 403, anything else wrong 401."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        settings = current_app.extensions["otp.settings"]
+        token = bearer_token()
+        if token and settings.admin_token and _matches(token, [settings.admin_token]):
+            return view(*args, **kwargs)
+        if token and _matches(token, settings.api_keys):
+            raise errors.Forbidden("Client keys may not use admin endpoints.")
+        raise errors.Unauthorized("A valid admin token is required.")
+    return wrapper
+
+
+def render_error(exc: errors.ServiceError) -> Response:
+    return json_response(exc.to_dict(), exc.status, exc.headers)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Every failure, expected or not, answers in the contract's JSON error shape."""
+
+    @app.errorhandler(errors.ServiceError)
+    def service_error(exc: errors.ServiceError):
+        return render_error(exc)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        cls = errors.HTTP_ERRORS.get(exc.code or 500)
+        if cls is None:
+            err = errors.ServiceError(exc.description or "HTTP error")
+            err.status, err.code = exc.code or 500, (exc.name or "error").lower().replace(" ", "_")
+        else:
+            err = cls()
+        response = render_error(err)
+        if exc.code == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error: %s", type(exc).__name__)
+        return render_error(errors.InternalError())

@@ -1,0 +1,162 @@
+"""Shared fixtures: a real redis-server the suite starts itself, the simulator on a free port, the app."""
+from __future__ import annotations
+
+import pytest
+import redis
+
+from tests.redis_server import RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """One redis-server for the whole session, on a free port; each test gets a flushed db (see `redis_url`)."""
+    server = RedisServer().start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """URL of the suite's own Redis, emptied before the test (it is ours, so flushing it is safe)."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+# -- the service and the simulator ------------------------------------------------------------------------
+import threading  # noqa: E402
+import time  # noqa: E402
+
+import requests  # noqa: E402
+from werkzeug.serving import make_server  # noqa: E402
+
+CLIENT_KEY = "test-client-key"
+ADMIN_TOKEN = "test-admin-token"
+SIM_API_KEY = "KEYtest"
+CODE_SECRET = "test-code-secret-0123456789abcdef0123456789"
+
+
+class Clock:
+    """A settable clock handed to the app as `clock=`: tests move time instead of sleeping."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = start if start is not None else time.time()
+        self.frozen = start is not None
+
+    def __call__(self) -> float:
+        return self.now if self.frozen else time.time()
+
+    def freeze(self) -> "Clock":
+        self.now, self.frozen = time.time(), True
+        return self
+
+    def advance(self, seconds: float) -> None:
+        self.freeze() if not self.frozen else None
+        self.now += seconds
+
+
+class LiveServer:
+    """A WSGI app served on a free loopback port in a thread (werkzeug, threaded)."""
+
+    def __init__(self, app) -> None:
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def sim_signing_key():
+    from otpservice.signatures import signing_key_from_seed_b64
+    return signing_key_from_seed_b64(None)
+
+
+@pytest.fixture(scope="session")
+def sim_server(sim_signing_key):
+    """The real Telnyx simulator, over HTTP on a free port, for the whole session."""
+    from otpservice.sandbox import SimulatorServer
+    server = SimulatorServer(host="127.0.0.1", port=0, api_key=SIM_API_KEY, signing_key=sim_signing_key,
+                             timeout_sleep=1.5, webhook_delay=0.01).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sim(sim_server):
+    """The simulator with an empty outbox, no faults and no opt-outs."""
+    sim_server.state = sim_server.app.extensions["telnyx_sim"].state
+    sim_server.state.reset()
+    yield sim_server
+    sim_server.state.reset()
+
+
+def outbox(sim, to: str | None = None) -> list[dict]:
+    """Messages the simulator accepted, newest first."""
+    params = {"to": to} if to else {}
+    return requests.get(f"{sim.url}/sim/messages", params=params, timeout=5).json()["data"]
+
+
+def code_from(message: dict) -> str:
+    """The code in a message text (the first run of 6-10 digits)."""
+    import re
+    return re.search(r"\b(\d{6,10})\b", message["text"]).group(1)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def settings_overrides():
+    """Per-test settings on top of the suite's defaults (a test may update this dict before make_app)."""
+    return {}
+
+
+@pytest.fixture
+def make_app(redis_url, sim, clock, settings_overrides, sim_signing_key):
+    """Build the real app against the suite's Redis and the real simulator."""
+    from otpservice import create_app
+    from otpservice.config import Settings
+    from otpservice.signatures import public_key_b64
+    from otpservice.telnyx import TelnyxClient
+
+    def build(**overrides):
+        values = dict(redis_url=redis_url, api_keys=(CLIENT_KEY,), admin_token=ADMIN_TOKEN,
+                      code_secret=CODE_SECRET, telnyx_api_key=SIM_API_KEY, telnyx_base_url=sim.base_url,
+                      telnyx_public_key=public_key_b64(sim_signing_key), telnyx_from="+13125550100",
+                      telnyx_messaging_profile_id="4001767e-ce0f-4cae-9d5f-0d5e636e7809",
+                      webhook_url="", telnyx_timeout=1.0)
+        values.update(settings_overrides)
+        values.update(overrides)
+        settings = Settings(**values)
+        telnyx = TelnyxClient(api_key=SIM_API_KEY, base_url=sim.base_url, timeout=(1.0, settings.telnyx_timeout))
+        return create_app(settings, telnyx=telnyx, clock=clock)
+
+    return build
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    """Flask's test client with the client key; the app's Telnyx calls still go over HTTP to the simulator."""
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {CLIENT_KEY}"
+    return test_client
+
+
+@pytest.fixture
+def live(app):
+    """The app on a real port, for concurrency tests and for the simulator's webhooks to reach it."""
+    server = LiveServer(app)
+    yield server
+    server.stop()
