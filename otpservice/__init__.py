@@ -19,7 +19,7 @@ def create_app(settings=None, *, redis_client=None, telnyx=None, clock: Callable
 
     `redis_client`, `telnyx` and `clock` let tests hand in real collaborators they started themselves.
     """
-    from otpservice import api, health, logs, web
+    from otpservice import api, health, logs, openapi, web
     from otpservice.config import Settings
     from otpservice.optouts import OptOutRegistry
     from otpservice.redisconn import connect
@@ -52,4 +52,5 @@ def create_app(settings=None, *, redis_client=None, telnyx=None, clock: Callable
     web.register_error_handlers(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)
     return app
