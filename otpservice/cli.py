@@ -22,11 +22,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from otpservice.sandbox import SimulatorServer
     from otpservice.signatures import public_key_b64, signing_key_from_seed_b64
 
-    env = config.otp_environ()
+    # Layers, last wins: built-in sandbox defaults, config/sandbox.env, then the environment.
+    env = {**config.read_env_file(args.env_file), **config.otp_environ()}
     host = env.get("OTP_HOST", "127.0.0.1")
     port = int(env.get("OTP_PORT", "8080"))
-    sim_port = int(config.environ_value("OTP_SIM_PORT", "8081"))
-    signing_key = signing_key_from_seed_b64(config.environ_value("OTP_SIM_SIGNING_KEY") or None)
+    sim_port = int(env.get("OTP_SIM_PORT", "8081"))
+    signing_key = signing_key_from_seed_b64(env.get("OTP_SIM_SIGNING_KEY") or None)
     telnyx_key = env.get("OTP_TELNYX_API_KEY") or SANDBOX_TELNYX_KEY
     public_url = f"http://{host}:{port}"
     defaults = {
@@ -39,7 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "OTP_TELNYX_FROM": "+13125550100",
         "OTP_TELNYX_MESSAGING_PROFILE_ID": "4001767e-ce0f-4cae-9d5f-0d5e636e7809",
     }
-    environ = {**defaults, **env}
+    environ = {**defaults, **{k: v for k, v in env.items() if not k.startswith("OTP_SIM_")}}
     settings = config.Settings.from_env(environ)
     logs.configure(settings.log_level)
     sim = SimulatorServer(host=host, port=sim_port, api_key=telnyx_key, signing_key=signing_key,
@@ -113,7 +114,9 @@ def cmd_config(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="otpservice", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="sandbox: service + Telnyx simulator, embedded store").set_defaults(func=cmd_run)
+    run = sub.add_parser("run", help="sandbox: service + Telnyx simulator, embedded store")
+    run.add_argument("--env-file", default="config/sandbox.env", help="defaults under the environment")
+    run.set_defaults(func=cmd_run)
     sim = sub.add_parser("sim", help="run the Telnyx simulator alone")
     sim.add_argument("--host", default=config.environ_value("OTP_HOST", "127.0.0.1"))
     sim.add_argument("--port", type=int, default=int(config.environ_value("OTP_SIM_PORT", "8081")))

@@ -195,6 +195,20 @@ def environ_value(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
 
+def read_env_file(path: str) -> dict[str, str]:
+    """KEY=VALUE lines of an env file (comments and blanks skipped); {} when the file is absent."""
+    values: dict[str, str] = {}
+    if not os.path.exists(path):
+        return values
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                key, _, value = line.partition("=")
+                values[key.strip()] = value.strip()
+    return values
+
+
 def otp_environ() -> dict[str, str]:
     """Every OTP_* variable set in the environment (the sandbox launcher layers its defaults under them)."""
     return {key: value for key, value in os.environ.items() if key.startswith("OTP_")}
