@@ -1,0 +1,172 @@
+"""Message and webhook bodies shaped as Telnyx's OutboundMessagePayload, InboundMessagePayload and events."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+ORGANIZATION_ID = "5f2b7f3e-6a8c-4d0e-9b1a-2c3d4e5f6a7b"
+COST_PER_PART = "0.0040"
+CURRENCY = "USD"
+MAX_PARTS = 10
+# The GSM 03.38 basic set and its extension table (the latter costs two septets per character).
+GSM7_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENDED = set("^{}\\[~]|€\f")
+STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+START_KEYWORDS = frozenset({"START", "UNSTOP"})
+HELP_KEYWORDS = frozenset({"HELP", "INFO"})
+DELIVERY_FAILED_ERROR = {
+    "code": "40008",
+    "title": "Undeliverable",
+    "detail": "The message could not be delivered to the handset (simulated).",
+}
+
+
+def iso(ts: float) -> str:
+    """An RFC 3339 UTC timestamp with milliseconds, as Telnyx writes occurred_at."""
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def spaced(ts: float) -> str:
+    """Telnyx's space-separated timestamp style of opt-out records: 2025-04-28 12:00:38.631252+00:00."""
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(sep=" ", timespec="microseconds")
+
+
+def keyword_of(text: str) -> str | None:
+    """STOP, START or HELP when `text` is one of their keywords (case and spacing ignored), else None."""
+    word = " ".join(text.upper().split())
+    if word in STOP_KEYWORDS:
+        return "STOP"
+    if word in START_KEYWORDS:
+        return "START"
+    if word in HELP_KEYWORDS:
+        return "HELP"
+    return None
+
+
+def encoding_and_parts(text: str, requested: str = "auto") -> tuple[str, int]:
+    """The encoding Telnyx would pick and the number of SMS parts the text needs."""
+    if requested != "ucs2" and all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text):
+        septets = len(text) + sum(ch in GSM7_EXTENDED for ch in text)
+        return "GSM-7", 1 if septets <= 160 else math.ceil(septets / 153)
+    units = len(text.encode("utf-16-le")) // 2
+    return "UCS-2", 1 if units <= 70 else math.ceil(units / 67)
+
+
+def outbound_payload(
+    *,
+    message_id: str,
+    to: str,
+    from_: str,
+    text: str,
+    profile_id: str,
+    encoding: str,
+    parts: int,
+    webhook_url: str | None,
+    failover_url: str | None,
+    now: float,
+) -> dict[str, Any]:
+    """A fresh outbound message as the send endpoints return it (status queued)."""
+    return {
+        "cc": [],
+        "completed_at": None,
+        "cost": {"amount": str(round(float(COST_PER_PART) * parts, 4)), "currency": CURRENCY},
+        "cost_breakdown": None,
+        "direction": "outbound",
+        "encoding": encoding,
+        "errors": [],
+        "from": {"carrier": "Telnyx", "line_type": "VoIP", "phone_number": from_},
+        "id": message_id,
+        "media": [],
+        "messaging_profile_id": profile_id,
+        "num_chars": len(text),
+        "organization_id": ORGANIZATION_ID,
+        "parts": parts,
+        "received_at": iso(now),
+        "record_type": "message",
+        "sent_at": None,
+        "smart_encoding_applied": False,
+        "subject": None,
+        "tags": [],
+        "tcr_campaign_billable": False,
+        "tcr_campaign_id": None,
+        "tcr_campaign_registered": None,
+        "text": text,
+        "to": [
+            {"carrier": "SIMULATED MOBILE", "line_type": "Wireless", "phone_number": to, "status": "queued"}
+        ],
+        "type": "SMS",
+        "valid_until": iso(now + 4 * 3600),  # Telnyx keeps a queued message up to 4 h
+        "wait_seconds": 0.0,
+        "webhook_failover_url": failover_url,
+        "webhook_url": webhook_url,
+    }
+
+
+def advance(payload: dict[str, Any], status: str, *, now: float) -> dict[str, Any]:
+    """A copy of an outbound payload moved to `status` (sent, delivered or delivery_failed)."""
+    updated = {**payload, "to": [{**payload["to"][0], "status": status}]}
+    updated["sent_at"] = payload["sent_at"] or iso(now)
+    if status != "sent":
+        updated["completed_at"] = iso(now)
+    if status == "delivery_failed":
+        updated["errors"] = [dict(DELIVERY_FAILED_ERROR)]
+    return updated
+
+
+def inbound_payload(
+    *, subscriber: str, to: str, text: str, profile_id: str, webhook_url: str | None, now: float
+) -> dict[str, Any]:
+    """A message.received payload from `subscriber` to our number `to`."""
+    encoding, parts = encoding_and_parts(text)
+    payload: dict[str, Any] = {
+        "cc": [],
+        "completed_at": None,
+        "cost": None,
+        "cost_breakdown": None,
+        "direction": "inbound",
+        "encoding": encoding,
+        "errors": [],
+        "from": {"carrier": "SIMULATED MOBILE", "line_type": "Wireless", "phone_number": subscriber},
+        "id": str(uuid.uuid4()),
+        "media": [],
+        "messaging_profile_id": profile_id,
+        "num_chars": len(text),
+        "organization_id": ORGANIZATION_ID,
+        "parts": min(parts, MAX_PARTS),
+        "received_at": iso(now),
+        "record_type": "message",
+        "sent_at": None,
+        "subject": None,
+        "tags": [],
+        "tcr_campaign_billable": False,
+        "tcr_campaign_id": None,
+        "tcr_campaign_registered": None,
+        "text": text,
+        "to": [{"carrier": "Telnyx", "line_type": "VoIP", "phone_number": to, "status": "webhook_delivered"}],
+        "type": "SMS",
+        "valid_until": None,
+        "webhook_failover_url": None,
+        "webhook_url": webhook_url,
+    }
+    keyword = keyword_of(text)
+    if keyword:
+        # Not in the OpenAPI subset, but Telnyx documents it on inbound keyword messages.
+        payload["autoresponse_type"] = keyword
+    return payload
+
+
+def event(event_type: str, payload: dict[str, Any], *, now: float) -> dict[str, Any]:
+    """The `data` part of a webhook envelope; `meta` is added per delivery attempt."""
+    return {
+        "event_type": event_type,
+        "id": str(uuid.uuid4()),
+        "occurred_at": iso(now),
+        "payload": payload,
+        "record_type": "event",
+    }
