@@ -16,7 +16,7 @@ from typing import Any, Callable, Protocol
 from otpservice import codes, messages, phones
 from otpservice.config import Settings
 from otpservice.errors import (InvalidPhoneNumber, InvalidRequest, MaxAttemptsReached, OptedOut, ProviderError,
-                               ProviderUnavailable, RateLimited, VerificationNotFound)
+                               ProviderUnavailable, RateLimited, StoreUnavailable, VerificationNotFound)
 from otpservice.optouts import OptOutRegistry
 from otpservice.store import Store, Verification
 from otpservice.telnyx import (TelnyxClient, TelnyxConfigError, TelnyxError, TelnyxInvalidNumber, TelnyxOptOut,
@@ -145,8 +145,15 @@ class VerificationService:
         except TelnyxError as exc:
             self._record_failure(exc, req, record)
             raise self._contract_error(exc) from exc
-        self.store.record_send(outcome="sent", message_id=sent.id, delivery_status=sent.status or "queued",
-                               **record)
+        try:
+            self.store.record_send(outcome="sent", message_id=sent.id, delivery_status=sent.status or "queued",
+                                   **record)
+        except StoreUnavailable:
+            # The text is out and its verification (with the code hash) was stored before the send: the
+            # user can still verify. Only the message-id map for delivery webhooks is lost, so answer 202.
+            self.events("store_error", operation="record_send")
+            log.error("send recorded nowhere: redis failed after telnyx accepted the message",
+                      extra={"verification_id": vid, "phone": req.number.masked, "message_id": sent.id})
         return sent.id
 
     def _record_failure(self, exc: TelnyxError, req: CodeRequest, record: dict[str, Any]) -> None:
