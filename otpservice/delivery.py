@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from otpservice import phones
 from otpservice.delivery_store import MESSAGE_ID_MAX, DeliveryStore

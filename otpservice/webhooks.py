@@ -16,7 +16,7 @@ def telnyx_webhook():
 
 
 # -- the contract of this route, assembled into /openapi.json --------------------------------------------
-from otpservice.openapi import error_responses, json_content, ref  # noqa: E402
+from otpservice.openapi import error_responses, json_content, ref
 
 SIGNATURE_HEADERS = [
     {"name": "telnyx-signature-ed25519", "in": "header", "required": True, "schema": {"type": "string"},
