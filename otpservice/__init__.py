@@ -20,7 +20,10 @@ def create_app(settings=None, *, redis_client=None, telnyx=None, clock: Callable
     `redis_client`, `telnyx` and `clock` let tests hand in real collaborators they started themselves.
     """
     from otpservice import api, health, logs, openapi, web
+    from otpservice import webhooks
     from otpservice.config import Settings
+    from otpservice.delivery import DeliveryService
+    from otpservice.delivery_store import DeliveryStore
     from otpservice.optouts import OptOutRegistry
     from otpservice.redisconn import connect
     from otpservice.store import Store
@@ -47,10 +50,14 @@ def create_app(settings=None, *, redis_client=None, telnyx=None, clock: Callable
         "otp.telnyx": telnyx, "otp.clock": clock,
         "otp.verifications": VerificationService(settings=settings, store=store, telnyx=telnyx,
                                                  optouts=optouts, clock=clock),
+        "otp.delivery": DeliveryService(store=DeliveryStore(client), optouts=optouts,
+                                        public_key=settings.telnyx_public_key,
+                                        event_ttl=settings.webhook_event_ttl, clock=clock),
     })
     logs.init_app(app)
     web.register_error_handlers(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(webhooks.bp)
     return app

@@ -102,6 +102,9 @@ class Settings:
     telnyx_messaging_profile_id: str = setting("OTP_TELNYX_MESSAGING_PROFILE_ID", "",
                                                "messaging profile (number pool, alphanumeric sender, opt-out sync)")
     webhook_url: str = setting("OTP_WEBHOOK_URL", "", "public URL of this service's /webhooks/telnyx")
+    webhook_event_ttl: int = setting("OTP_WEBHOOK_EVENT_TTL", 86400,
+                                     "seconds a webhook event id is remembered: its retries and replays are no-ops "
+                                     "(at least 600)", parse=int)
     default_region: str = setting("OTP_DEFAULT_REGION", "",
                                   "ISO region for numbers written without +country code (e.g. US); empty: E.164 only")
     app_name: str = setting("OTP_APP_NAME", "otpservice", "name shown in the text message and TOTP issuer")
@@ -167,6 +170,8 @@ class Settings:
             raise ConfigError(f"OTP_NUMBER_FAILURES_PER_DAY must be 1-{MAX_NUMBER_FAILURES_CEILING}")
         if self.resend_cooldown < 0 or self.record_retention < self.code_ttl:
             raise ConfigError("OTP_RESEND_COOLDOWN must be >= 0 and OTP_RECORD_RETENTION >= OTP_CODE_TTL")
+        if self.webhook_event_ttl < 600:  # a replay can come within ±300 s of the signed timestamp
+            raise ConfigError("OTP_WEBHOOK_EVENT_TTL must be at least 600 seconds")
         for name, value in (("OTP_SEND_ENDPOINT", self.send_endpoint),
                             ("OTP_FAILOVER_ENDPOINT", self.failover_endpoint or "messages")):
             if value not in SEND_ENDPOINTS:
