@@ -459,3 +459,20 @@ def test_totp_responses_conform_to_the_openapi_document(totp_app, tc, clock):
     assert check(tc, "post", "/verify", json={**body, "user_id": "nobody", "code": "123456"}).status_code == 404
     assert check(totp_app.test_client(), "post", "/totp/enroll", json={"user_id": USER}).status_code == 401
     assert check.checked == 24
+
+
+def test_embedded_store_runs_the_totp_scripts(sim):
+    """fakeredis (the sandbox's store) runs the same enroll and check scripts as a real server."""
+    from otpservice import create_app
+    from tests.conftest import Clock
+
+    clock = Clock(T0)
+    app = create_app(Settings(api_keys=(CLIENT_KEY,), telnyx_api_key="KEYtest", telnyx_base_url=sim.base_url),
+                     clock=clock)
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {CLIENT_KEY}"
+    user = "embedded-" + base64.b32encode(bytes(range(5))).decode()  # the embedded store outlives the test
+    secret = enrolled_and_confirmed(client, clock, user)
+    assert verify(client, code_at(secret, clock), user).get_json()["valid"] is True
+    assert verify(client, code_at(secret, clock), user).get_json()["valid"] is False
+    assert client.delete(f"/totp/{user}").status_code == 200
