@@ -54,6 +54,10 @@ def create_app(settings=None, *, redis_client=None, telnyx=None, clock: Callable
                                         public_key=settings.telnyx_public_key,
                                         event_ttl=settings.webhook_event_ttl, clock=clock),
     })
+    if settings.totp_enabled:
+        from otpservice import totp, totp_api
+        app.extensions["otp.totp"] = totp.build_service(settings, client, clock=clock)
+        app.register_blueprint(totp_api.bp)
     logs.init_app(app)
     web.register_error_handlers(app)
     app.register_blueprint(api.bp)

@@ -6,7 +6,7 @@ import json
 
 from flask import Blueprint, current_app, g, request
 
-from otpservice import errors
+from otpservice import errors, totp_api
 from otpservice.web import json_body, json_response, require_client
 
 bp = Blueprint("api", __name__)
@@ -63,7 +63,13 @@ def idempotent(key: str, body: dict):
 @require_client
 def verify():
     """Check a code; 200 with `valid` true or false."""
-    return json_response(service().verify(json_body()))
+    body = json_body()
+    channel = body.get("channel", "sms")
+    if channel == "totp":
+        return json_response(totp_api.service().verify(body))
+    if channel != "sms":
+        raise errors.InvalidRequest("channel must be sms or totp.", field="channel")
+    return json_response(service().verify(body))
 
 
 @bp.get("/verifications/<verification_id>")

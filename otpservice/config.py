@@ -4,6 +4,8 @@ This is the only module that reads the environment. Everything else receives a `
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import os
 import re
@@ -18,6 +20,7 @@ MAX_ATTEMPTS_CEILING = 5  # security bar: at most 5 wrong attempts per code
 MAX_NUMBER_FAILURES_CEILING = 100  # NIST ceiling: failed attempts per number per 24 h
 RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$")
 UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+TOTP_KEY_BYTES = 32  # PyNaCl SecretBox.KEY_SIZE
 
 
 class ConfigError(ValueError):
@@ -52,6 +55,17 @@ def _mapping(value: str) -> dict[str, str]:
             raise ConfigError(f"expected key=value, got {item!r}")
         pairs[key.strip()] = val.strip()
     return pairs
+
+
+def totp_key_bytes(value: str) -> bytes:
+    """Decode OTP_TOTP_KEY (standard base64 of 32 bytes); ConfigError names the variable otherwise."""
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != TOTP_KEY_BYTES:
+        raise ConfigError(f"OTP_TOTP_KEY must be the base64 of {TOTP_KEY_BYTES} random bytes")
+    return key
 
 
 def setting(env: str, default: Any, doc: str, *, secret: bool = False, parse=None) -> Any:
@@ -114,6 +128,15 @@ class Settings:
                                  parse=_mapping)
     allow_test_numbers: bool = setting("OTP_ALLOW_TEST_NUMBERS", False, "allow OTP_TEST_NUMBERS in production",
                                        parse=_bool)
+    totp_enabled: bool = setting("OTP_TOTP_ENABLED", True,
+                                 "offer authenticator-app factors (/totp routes, /verify channel totp)", parse=_bool)
+    totp_key: str = setting("OTP_TOTP_KEY", "",
+                            "base64 32-byte key sealing TOTP secrets at rest (SecretBox; not kept in Redis)",
+                            secret=True)
+    totp_enroll_ttl: int = setting("OTP_TOTP_ENROLL_TTL", 900,
+                                   "seconds an unconfirmed TOTP enrollment waits for /totp/confirm", parse=int)
+    totp_lockout: int = setting("OTP_TOTP_LOCKOUT", 900,
+                                "seconds a TOTP factor stays locked after OTP_MAX_ATTEMPTS wrong codes", parse=int)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -154,6 +177,8 @@ class Settings:
             required["OTP_TELNYX_FROM"] = self.telnyx_from
         if "number_pool" in (self.send_endpoint, self.failover_endpoint):
             required["OTP_TELNYX_MESSAGING_PROFILE_ID"] = self.telnyx_messaging_profile_id
+        if self.totp_enabled:
+            required["OTP_TOTP_KEY"] = self.totp_key
         return [name for name, value in required.items() if not value]
 
     def validate(self) -> None:
@@ -176,6 +201,10 @@ class Settings:
                             ("OTP_FAILOVER_ENDPOINT", self.failover_endpoint or "messages")):
             if value not in SEND_ENDPOINTS:
                 raise ConfigError(f"{name} must be one of {SEND_ENDPOINTS}, not {value!r}")
+        if self.totp_key:
+            totp_key_bytes(self.totp_key)
+        if not 60 <= self.totp_enroll_ttl <= 3600 or not 60 <= self.totp_lockout <= 86400:
+            raise ConfigError("OTP_TOTP_ENROLL_TTL must be 60-3600 and OTP_TOTP_LOCKOUT 60-86400 seconds")
         if self.production:
             missing = self.missing_secrets()
             if missing:

@@ -9,6 +9,7 @@ Key layout (every key has an expiry):
   otp:idem:<client>:<key hash>   string the first answer to an Idempotency-Key                  24 h
 {B} is the number's bucket (codes.bucket): one hash tag for all keys of a number, so every script runs
 on Redis Cluster unchanged. No key name contains a phone number or anything a caller typed.
+Authenticator (TOTP) factors have their own keys and scripts in totp_store.py.
 """
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ def test_production_with_secrets_starts_and_a_short_secret_is_refused():
     env = {"OTP_ENV": "production", "OTP_TELNYX_API_KEY": "KEY", "OTP_TELNYX_PUBLIC_KEY": "pk",
            "OTP_CODE_SECRET": "s" * 40, "OTP_API_KEYS": "a,b", "OTP_ADMIN_TOKEN": "t",
            "OTP_REDIS_URL": "redis://127.0.0.1:1/0", "OTP_WEBHOOK_URL": "https://x/webhooks/telnyx",
-           "OTP_TELNYX_FROM": "+13125550100"}
+           "OTP_TELNYX_FROM": "+13125550100", "OTP_TOTP_KEY": "A" * 43 + "="}
     settings = Settings.from_env(env)
     assert settings.api_keys == ("a", "b") and settings.production
     with pytest.raises(ConfigError, match="OTP_CODE_SECRET"):
