@@ -19,8 +19,9 @@ def create_app(settings=None, *, redis_client=None, telnyx=None, clock: Callable
 
     `redis_client`, `telnyx` and `clock` let tests hand in real collaborators they started themselves.
     """
-    from otpservice import api, health, logs, openapi, web
+    from otpservice import admin, api, health, logs, openapi, web
     from otpservice.config import Settings
+    from otpservice.optout_sync import OptOutSync, SyncScheduler
     from otpservice.optouts import OptOutRegistry
     from otpservice.redisconn import connect
     from otpservice.store import Store
@@ -48,9 +49,15 @@ def create_app(settings=None, *, redis_client=None, telnyx=None, clock: Callable
         "otp.verifications": VerificationService(settings=settings, store=store, telnyx=telnyx,
                                                  optouts=optouts, clock=clock),
     })
+    optout_sync = OptOutSync(registry=optouts, telnyx=telnyx, clock=clock,
+                             messaging_profile_id=settings.telnyx_messaging_profile_id)
+    app.extensions["otp.optout_sync"] = optout_sync
+    if settings.optout_sync_interval > 0:
+        SyncScheduler(optout_sync, client, settings.optout_sync_interval).start()
     logs.init_app(app)
     web.register_error_handlers(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(openapi.bp)
     return app

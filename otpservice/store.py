@@ -4,7 +4,9 @@ Key layout (every key has an expiry):
   otp:{B}:v:<id>                 hash   one verification (status, code HMAC, attempts, sends)   retention
   otp:{B}:cur:<digest>:<purpose> string id of the number's live verification for a purpose    code TTL
   otp:{B}:idx:<digest>           zset   the number's verification ids by creation time          retention
-  otp:{B}:fail:<digest>          string failed attempts of the number (all codes)               24 h
+  otp:{B}:fails:<digest>         zset   failed attempts of the number (all codes), sliding log  24 h
+  otp:{B}:rl:<digest>:<policy>   zset   the number's sends for a per-number limit (ratelimit.py) its window
+  otp:{B}:oo:<digest>            hash   the number's opt-out records (optouts.py)               none
   otp:msg:<message id>           string "<verification id>|<send number>" for webhooks          retention
   otp:idem:<client>:<key hash>   string the first answer to an Idempotency-Key                  24 h
 {B} is the number's bucket (codes.bucket): one hash tag for all keys of a number, so every script runs
@@ -20,7 +22,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import redis
 
@@ -35,7 +37,7 @@ REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
                 redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
                 redis.exceptions.ResponseError)
-SCRIPTS = ("begin_send", "verify", "cancel", "send_result")
+SCRIPTS = ("begin_send", "verify", "cancel", "send_result", "rate_hit")
 
 
 @contextlib.contextmanager
@@ -118,8 +120,9 @@ class Verification:
 class Reservation:
     """What begin_send decided: a new verification, a resend of the live one, or a cooldown refusal."""
 
-    outcome: str  # "new" | "resend" | "cooldown"
+    outcome: str  # "new" | "resend" | "cooldown" | "opted_out" | "limited"
     verification_id: str
+    limit: str = ""  # the per-number policy that refused ("limited")
     send_count: int = 0
     attempts: int = 0
     created_at_ms: int = 0
@@ -162,6 +165,12 @@ class Store:
         """True for ids of the form this service issues; anything else is never used in a key."""
         return isinstance(verification_id, str) and bool(ID_RE.match(verification_id))
 
+    @classmethod
+    def optout_key(cls, phone: str) -> str:
+        """The hash of a number's opt-out records (read by begin_send, kept by optouts.py)."""
+        base, digest = cls.number_keys(phone)
+        return f"{base}:oo:{digest}"
+
     def pointer_key(self, phone: str, purpose: str) -> str:
         base, digest = self.number_keys(phone)
         return f"{base}:cur:{digest}:{purpose}"
@@ -170,17 +179,30 @@ class Store:
     @guarded
     def begin_send(self, *, phone: str, purpose: str, code_hash: bytes, now_ms: int, ttl_ms: int,
                    retention_ms: int, cooldown_ms: int, skip_cooldown_after_failure: bool,
-                   channel: str = "sms") -> Reservation:
-        """Atomically reuse or create the live verification of (phone, purpose) and store a new code hash."""
+                   channel: str = "sms", number_limits: Sequence[tuple[str, int, int]] = (),
+                   token: str = "") -> Reservation:
+        """Atomically reuse or create the live verification of (phone, purpose) and store a new code hash.
+
+        In the same step: refuse an opted-out number, and take one send from each per-number limit
+        (`number_limits`: (policy, amount, window ms); `token` names this send in their logs).
+        """
         base, digest = self.number_keys(phone)
         new_id = codes.new_verification_id(base[len(PREFIX) + 2:-1])
+        limit_args: list[Any] = [token or new_id, len(number_limits)]
+        for name, amount, window_ms in number_limits:
+            limit_args += [name, amount, window_ms]
         out = self.scripts["begin_send"](
-            keys=[f"{base}:cur:{digest}:{purpose}", f"{base}:idx:{digest}"],
+            keys=[f"{base}:cur:{digest}:{purpose}", f"{base}:idx:{digest}", self.optout_key(phone),
+                  *(f"{base}:rl:{digest}:{name}" for name, _, _ in number_limits)],
             args=[f"{base}:v:", new_id, code_hash, phone, purpose, now_ms, ttl_ms, retention_ms, cooldown_ms,
-                  "1" if skip_cooldown_after_failure else "0", channel])
+                  "1" if skip_cooldown_after_failure else "0", channel, *limit_args])
         outcome, vid = out[0].decode(), out[1].decode()
         if outcome == "cooldown":
             return Reservation("cooldown", vid, cooldown_ms=int(out[2]))
+        if outcome == "opted_out":
+            return Reservation("opted_out", "")
+        if outcome == "limited":
+            return Reservation("limited", "", limit=vid, cooldown_ms=int(out[2]))
         return Reservation(outcome, vid, send_count=int(out[2]), attempts=int(out[3]),
                            created_at_ms=int(out[4]), expires_at_ms=int(out[5]),
                            after_failed_delivery=out[6] == b"1")
@@ -205,7 +227,7 @@ class Store:
         """Run the check-and-spend script for the live verification of (phone, purpose)."""
         base, digest = self.number_keys(phone)
         out = self.scripts["verify"](
-            keys=[f"{base}:cur:{digest}:{purpose}", f"{base}:fail:{digest}"],
+            keys=[f"{base}:cur:{digest}:{purpose}", f"{base}:fails:{digest}"],
             args=[f"{base}:v:", code_hash, now_ms, max_attempts, failure_cap, failure_window_ms, expected_id])
         outcome = out[0].decode()
         vid = out[1].decode() if len(out) > 1 else None
