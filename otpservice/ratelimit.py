@@ -44,7 +44,7 @@ from otpservice.errors import (
     UnsupportedNumberType,
 )
 from otpservice.optouts import OptOutRegistry
-from otpservice.store import PREFIX, Reservation, guarded, load_script
+from otpservice.store import PREFIX, Reservation, ScriptPipeline, guarded, load_script
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class RateLimiter:
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
-        self.script = client.register_script(load_script("rate_hit"))
+        self.scripts = {"rate_hit": client.register_script(load_script("rate_hit"))}
 
     @staticmethod
     def key(scope: str, value: str) -> str:
@@ -105,9 +105,9 @@ class RateLimiter:
         """Take one send from each (rate, key); per hit, 0 when taken or the wait in ms when refused."""
         if not hits:
             return []
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = ScriptPipeline(self.redis, self.scripts)
         for rate, key in hits:
-            self.script(keys=[key], args=[now_ms, rate.window_ms, rate.amount, token], client=pipe)
+            pipe.script("rate_hit", [key], [now_ms, rate.window_ms, rate.amount, token])
         return [0 if int(ok) else max(1, int(wait)) for ok, wait in pipe.execute()]
 
     @guarded

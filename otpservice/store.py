@@ -64,6 +64,38 @@ def load_script(name: str) -> str:
     return resources.files("otpservice").joinpath("lua", f"{name}.lua").read_text()
 
 
+class ScriptPipeline:
+    """A non-transactional pipeline whose scripts run by EVALSHA alone, so it costs one round trip.
+
+    redis-py's own pipelined scripts first send SCRIPT EXISTS: one more round trip on every call. Here a
+    script missing on the server (restart, SCRIPT FLUSH) fails with NOSCRIPT without running, and only that
+    call is run again through the Script object, which loads it.
+    """
+
+    def __init__(self, client: redis.Redis, scripts: dict[str, Any]) -> None:
+        self.pipe = client.pipeline(transaction=False)
+        self.scripts = scripts
+        self.calls: dict[int, tuple[str, list, list]] = {}
+
+    def script(self, name: str, keys: list, args: list) -> None:
+        self.calls[len(self.pipe)] = (name, keys, args)
+        self.pipe.evalsha(self.scripts[name].sha, len(keys), *keys, *args)
+
+    def __getattr__(self, command: str) -> Any:
+        return getattr(self.pipe, command)  # plain commands (set, zrem, ...) go straight to the pipeline
+
+    def execute(self) -> list[Any]:
+        results = self.pipe.execute(raise_on_error=False)
+        for index, result in enumerate(results):
+            if isinstance(result, redis.exceptions.NoScriptError):
+                name, keys, args = self.calls[index]
+                results[index] = self.scripts[name](keys=keys, args=args)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+
 @dataclass
 class Send:
     """One text message sent (or tried) for a verification."""
@@ -212,11 +244,10 @@ class Store:
                     endpoint: str, now_ms: int, delivery_status: str, errors: list[dict] | None = None,
                     retention_ms: int) -> None:
         """Write a send's result on its record and, for a sent message, the message id → verification map."""
-        pipe = self.redis.pipeline(transaction=False)
-        self.scripts["send_result"](
-            keys=[self.record_key(verification_id)],
-            args=[send_number, outcome, message_id or "", endpoint, now_ms, delivery_status,
-                  json.dumps(errors or [])], client=pipe)
+        pipe = ScriptPipeline(self.redis, self.scripts)
+        pipe.script("send_result", [self.record_key(verification_id)],
+                    [send_number, outcome, message_id or "", endpoint, now_ms, delivery_status,
+                     json.dumps(errors or [])])
         if message_id:
             pipe.set(f"{PREFIX}:msg:{message_id}", f"{verification_id}|{send_number}", px=retention_ms)
         pipe.execute()
