@@ -19,11 +19,12 @@ def create_app(settings=None, *, redis_client=None, telnyx=None, clock: Callable
 
     `redis_client`, `telnyx` and `clock` let tests hand in real collaborators they started themselves.
     """
-    from otpservice import api, health, logs, openapi, web
+    from otpservice import admin, api, health, logs, openapi, web
     from otpservice import webhooks
     from otpservice.config import Settings
     from otpservice.delivery import DeliveryService
     from otpservice.delivery_store import DeliveryStore
+    from otpservice.optout_sync import OptOutSync, SyncScheduler
     from otpservice.optouts import OptOutRegistry
     from otpservice.redisconn import connect
     from otpservice.store import Store
@@ -58,10 +59,16 @@ def create_app(settings=None, *, redis_client=None, telnyx=None, clock: Callable
         from otpservice import totp, totp_api
         app.extensions["otp.totp"] = totp.build_service(settings, client, clock=clock)
         app.register_blueprint(totp_api.bp)
+    optout_sync = OptOutSync(registry=optouts, telnyx=telnyx, clock=clock,
+                             messaging_profile_id=settings.telnyx_messaging_profile_id)
+    app.extensions["otp.optout_sync"] = optout_sync
+    if settings.optout_sync_interval > 0:
+        SyncScheduler(optout_sync, client, settings.optout_sync_interval).start()
     logs.init_app(app)
     web.register_error_handlers(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(webhooks.bp)
     return app

@@ -17,6 +17,16 @@ def service():
     return current_app.extensions["otp.verifications"]
 
 
+def forwarded_ip() -> str | None:
+    """The end user's address from OTP_TRUSTED_PROXY_HEADER, only when one is configured.
+
+    Of a list (X-Forwarded-For), the last entry: the one the trusted proxy itself wrote.
+    """
+    header = current_app.extensions["otp.settings"].trusted_proxy_header
+    value = request.headers.get(header, "") if header else ""
+    return value.split(",")[-1].strip() or None
+
+
 @bp.post("/request-code")
 @require_client
 def request_code():
@@ -24,7 +34,7 @@ def request_code():
     body = json_body()
     key = request.headers.get("Idempotency-Key")
     if key is None:
-        return json_response(service().request_code(service().parse_request(body)), 202)
+        return json_response(service().request_code(service().parse_request(body, forwarded_ip())), 202)
     if not 1 <= len(key) <= IDEMPOTENCY_MAX:
         raise errors.InvalidRequest(f"Idempotency-Key must be 1-{IDEMPOTENCY_MAX} characters.")
     return idempotent(key, body)
@@ -45,7 +55,7 @@ def idempotent(key: str, body: dict):
         return json_response(previous["body"], previous["status"],
                              {**previous.get("headers", {}), "Idempotent-Replayed": "true"})
     try:
-        result = service().request_code(service().parse_request(body))
+        result = service().request_code(service().parse_request(body, forwarded_ip()))
         status, answer, headers = 202, result, {}
     except errors.ServiceError as exc:
         if exc.status >= 500:

@@ -111,6 +111,35 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_optouts(args: argparse.Namespace) -> int:
+    """`optouts sync` pulls Telnyx's list; `optouts show NUMBER` prints the admin lookup (JSON)."""
+    import json
+
+    from otpservice import errors, phones
+    from otpservice.optout_sync import OptOutSync
+    from otpservice.optouts import OptOutRegistry
+    from otpservice.redisconn import connect
+    from otpservice.telnyx import TelnyxClient
+
+    settings = config.Settings.from_env()
+    logs.configure(settings.log_level)
+    registry = OptOutRegistry(connect(settings.redis_url, timeout=settings.redis_timeout))
+    telnyx = TelnyxClient(api_key=settings.telnyx_api_key, base_url=settings.telnyx_base_url,
+                          timeout=(3.05, settings.telnyx_timeout))
+    sync = OptOutSync(registry=registry, telnyx=telnyx, messaging_profile_id=settings.telnyx_messaging_profile_id)
+    try:
+        if args.action == "sync":
+            result = sync.sync()
+        else:
+            e164 = phones.normalize(args.number, settings.default_region).e164
+            result = sync.refresh(e164) if args.refresh else registry.lookup(e164)
+    except errors.ServiceError as exc:
+        print(f"otpservice: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="otpservice", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -126,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("gunicorn_args", nargs=argparse.REMAINDER)
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("config", help="list every setting").set_defaults(func=cmd_config)
+    optouts = sub.add_parser("optouts", help="the opt-out registry (OTP_REDIS_URL, Telnyx settings)")
+    actions = optouts.add_subparsers(dest="action", required=True)
+    actions.add_parser("sync", help="pull Telnyx's whole opt-out list into the registry")
+    show = actions.add_parser("show", help="a number's opt-out records")
+    show.add_argument("number")
+    show.add_argument("--refresh", action="store_true", help="ask Telnyx's list live first")
+    optouts.set_defaults(func=cmd_optouts)
     return parser
 
 

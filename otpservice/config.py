@@ -18,6 +18,7 @@ MIN_DIGITS, MAX_DIGITS = 6, 10
 MAX_CODE_TTL = 600  # NIST SP 800-63B: an out-of-band code lives at most 10 minutes
 MAX_ATTEMPTS_CEILING = 5  # security bar: at most 5 wrong attempts per code
 MAX_NUMBER_FAILURES_CEILING = 100  # NIST ceiling: failed attempts per number per 24 h
+NUMBER_SENDS_PER_10_MINUTES, NUMBER_SENDS_PER_DAY = 3, 10  # security bar: sends to one number
 RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$")
 UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 TOTP_KEY_BYTES = 32  # PyNaCl SecretBox.KEY_SIZE
@@ -137,6 +138,28 @@ class Settings:
                                    "seconds an unconfirmed TOTP enrollment waits for /totp/confirm", parse=int)
     totp_lockout: int = setting("OTP_TOTP_LOCKOUT", 900,
                                 "seconds a TOTP factor stays locked after OTP_MAX_ATTEMPTS wrong codes", parse=int)
+    allowed_countries: tuple = setting("OTP_ALLOWED_COUNTRIES", (),
+                                       "comma-separated ISO region codes may be sent to (e.g. US,CA); empty: all",
+                                       parse=lambda v: tuple(c.upper() for c in _csv(v)))
+    blocked_number_types: tuple = setting("OTP_BLOCKED_NUMBER_TYPES", (),
+                                          "number types refused besides premium_rate and shared_cost "
+                                          "(e.g. voip,toll_free)", parse=_csv)
+    limit_number: str = setting("OTP_LIMIT_NUMBER", "3/10minutes",
+                                "sends per number (at most 3 in any 10 minutes)")
+    limit_number_daily: str = setting("OTP_LIMIT_NUMBER_DAILY", "10/day", "sends per number (at most 10 a day)")
+    limit_ip: str = setting("OTP_LIMIT_IP", "10/hour", "sends per client IP (IPv6: per /64), when one is given")
+    limit_prefix: str = setting("OTP_LIMIT_PREFIX", "30/hour",
+                                "sends per number prefix (country code + OTP_PREFIX_DIGITS digits)")
+    prefix_digits: int = setting("OTP_PREFIX_DIGITS", 6, "national digits after the country code in a prefix",
+                                 parse=int)
+    limit_country: str = setting("OTP_LIMIT_COUNTRY", "1000/hour", "sends per country")
+    limit_global: str = setting("OTP_LIMIT_GLOBAL", "100/minute", "sends in all (the global ceiling)")
+    trusted_proxy_header: str = setting("OTP_TRUSTED_PROXY_HEADER", "",
+                                        "header your proxy sets to the end user's IP (e.g. X-Real-IP); empty: "
+                                        "only the body's client_ip counts")
+    optout_sync_interval: int = setting("OTP_OPTOUT_SYNC_INTERVAL", 3600,
+                                        "seconds between syncs of Telnyx's opt-out list (one process at a "
+                                        "time, by Redis lock); 0: off", parse=int)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -205,6 +228,7 @@ class Settings:
             totp_key_bytes(self.totp_key)
         if not 60 <= self.totp_enroll_ttl <= 3600 or not 60 <= self.totp_lockout <= 86400:
             raise ConfigError("OTP_TOTP_ENROLL_TTL must be 60-3600 and OTP_TOTP_LOCKOUT 60-86400 seconds")
+        self.validate_limits()
         if self.production:
             missing = self.missing_secrets()
             if missing:
@@ -213,6 +237,26 @@ class Settings:
                 raise ConfigError("OTP_CODE_SECRET must be at least 32 characters in production")
             if self.test_numbers and not self.allow_test_numbers:
                 raise ConfigError("OTP_TEST_NUMBERS is set in production without OTP_ALLOW_TEST_NUMBERS")
+
+    def validate_limits(self) -> None:
+        """Every limit parses, and the per-number ones stay within the security bar (3 per 10 min, 10 a day)."""
+        for name in ("limit_number", "limit_number_daily", "limit_ip", "limit_prefix", "limit_country",
+                     "limit_global"):
+            env = self.__dataclass_fields__[name].metadata["env"]
+            try:
+                parse_rate(getattr(self, name))
+            except ConfigError as exc:
+                raise ConfigError(f"{env}: {exc}") from None
+        for name, span, ceiling in (("limit_number", 600, NUMBER_SENDS_PER_10_MINUTES),
+                                    ("limit_number_daily", 86400, NUMBER_SENDS_PER_DAY)):
+            amount, window = parse_rate(getattr(self, name))
+            if amount * -(-span // window) > ceiling:
+                env = self.__dataclass_fields__[name].metadata["env"]
+                raise ConfigError(f"{env} allows more than {ceiling} sends to one number in {span} seconds")
+        if not 1 <= self.prefix_digits <= 12:
+            raise ConfigError("OTP_PREFIX_DIGITS must be 1-12")
+        if self.optout_sync_interval < 0:
+            raise ConfigError("OTP_OPTOUT_SYNC_INTERVAL must be >= 0 seconds")
 
     def describe(self) -> list[dict[str, Any]]:
         """Every setting with its variable, default and documentation (for the README and `otpservice config`)."""

@@ -4,7 +4,9 @@ Key layout (every key has an expiry):
   otp:{B}:v:<id>                 hash   one verification (status, code HMAC, attempts, sends)   retention
   otp:{B}:cur:<digest>:<purpose> string id of the number's live verification for a purpose    code TTL
   otp:{B}:idx:<digest>           zset   the number's verification ids by creation time          retention
-  otp:{B}:fail:<digest>          string failed attempts of the number (all codes)               24 h
+  otp:{B}:fails:<digest>         zset   failed attempts of the number (all codes), sliding log  24 h
+  otp:{B}:rl:<digest>:<policy>   zset   the number's sends for a per-number limit (ratelimit.py) its window
+  otp:{B}:oo:<digest>            hash   the number's opt-out records (optouts.py)               none
   otp:msg:<message id>           string "<verification id>|<send number>" for webhooks          retention
   otp:idem:<client>:<key hash>   string the first answer to an Idempotency-Key                  24 h
 {B} is the number's bucket (codes.bucket): one hash tag for all keys of a number, so every script runs
@@ -21,7 +23,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import redis
 
@@ -36,7 +38,7 @@ REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
                 redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
                 redis.exceptions.ResponseError)
-SCRIPTS = ("begin_send", "verify", "cancel", "send_result")
+SCRIPTS = ("begin_send", "verify", "cancel", "send_result", "rate_hit")
 
 
 @contextlib.contextmanager
@@ -61,6 +63,38 @@ def guarded(method):
 def load_script(name: str) -> str:
     """The text of a Lua script shipped in otpservice/lua."""
     return resources.files("otpservice").joinpath("lua", f"{name}.lua").read_text()
+
+
+class ScriptPipeline:
+    """A non-transactional pipeline whose scripts run by EVALSHA alone, so it costs one round trip.
+
+    redis-py's own pipelined scripts first send SCRIPT EXISTS: one more round trip on every call. Here a
+    script missing on the server (restart, SCRIPT FLUSH) fails with NOSCRIPT without running, and only that
+    call is run again through the Script object, which loads it.
+    """
+
+    def __init__(self, client: redis.Redis, scripts: dict[str, Any]) -> None:
+        self.pipe = client.pipeline(transaction=False)
+        self.scripts = scripts
+        self.calls: dict[int, tuple[str, list, list]] = {}
+
+    def script(self, name: str, keys: list, args: list) -> None:
+        self.calls[len(self.pipe)] = (name, keys, args)
+        self.pipe.evalsha(self.scripts[name].sha, len(keys), *keys, *args)
+
+    def __getattr__(self, command: str) -> Any:
+        return getattr(self.pipe, command)  # plain commands (set, zrem, ...) go straight to the pipeline
+
+    def execute(self) -> list[Any]:
+        results = self.pipe.execute(raise_on_error=False)
+        for index, result in enumerate(results):
+            if isinstance(result, redis.exceptions.NoScriptError):
+                name, keys, args = self.calls[index]
+                results[index] = self.scripts[name](keys=keys, args=args)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
 
 
 @dataclass
@@ -119,8 +153,9 @@ class Verification:
 class Reservation:
     """What begin_send decided: a new verification, a resend of the live one, or a cooldown refusal."""
 
-    outcome: str  # "new" | "resend" | "cooldown"
+    outcome: str  # "new" | "resend" | "cooldown" | "opted_out" | "limited"
     verification_id: str
+    limit: str = ""  # the per-number policy that refused ("limited")
     send_count: int = 0
     attempts: int = 0
     created_at_ms: int = 0
@@ -163,6 +198,12 @@ class Store:
         """True for ids of the form this service issues; anything else is never used in a key."""
         return isinstance(verification_id, str) and bool(ID_RE.match(verification_id))
 
+    @classmethod
+    def optout_key(cls, phone: str) -> str:
+        """The hash of a number's opt-out records (read by begin_send, kept by optouts.py)."""
+        base, digest = cls.number_keys(phone)
+        return f"{base}:oo:{digest}"
+
     def pointer_key(self, phone: str, purpose: str) -> str:
         base, digest = self.number_keys(phone)
         return f"{base}:cur:{digest}:{purpose}"
@@ -171,17 +212,30 @@ class Store:
     @guarded
     def begin_send(self, *, phone: str, purpose: str, code_hash: bytes, now_ms: int, ttl_ms: int,
                    retention_ms: int, cooldown_ms: int, skip_cooldown_after_failure: bool,
-                   channel: str = "sms") -> Reservation:
-        """Atomically reuse or create the live verification of (phone, purpose) and store a new code hash."""
+                   channel: str = "sms", number_limits: Sequence[tuple[str, int, int]] = (),
+                   token: str = "") -> Reservation:
+        """Atomically reuse or create the live verification of (phone, purpose) and store a new code hash.
+
+        In the same step: refuse an opted-out number, and take one send from each per-number limit
+        (`number_limits`: (policy, amount, window ms); `token` names this send in their logs).
+        """
         base, digest = self.number_keys(phone)
         new_id = codes.new_verification_id(base[len(PREFIX) + 2:-1])
+        limit_args: list[Any] = [token or new_id, len(number_limits)]
+        for name, amount, window_ms in number_limits:
+            limit_args += [name, amount, window_ms]
         out = self.scripts["begin_send"](
-            keys=[f"{base}:cur:{digest}:{purpose}", f"{base}:idx:{digest}"],
+            keys=[f"{base}:cur:{digest}:{purpose}", f"{base}:idx:{digest}", self.optout_key(phone),
+                  *(f"{base}:rl:{digest}:{name}" for name, _, _ in number_limits)],
             args=[f"{base}:v:", new_id, code_hash, phone, purpose, now_ms, ttl_ms, retention_ms, cooldown_ms,
-                  "1" if skip_cooldown_after_failure else "0", channel])
+                  "1" if skip_cooldown_after_failure else "0", channel, *limit_args])
         outcome, vid = out[0].decode(), out[1].decode()
         if outcome == "cooldown":
             return Reservation("cooldown", vid, cooldown_ms=int(out[2]))
+        if outcome == "opted_out":
+            return Reservation("opted_out", "")
+        if outcome == "limited":
+            return Reservation("limited", "", limit=vid, cooldown_ms=int(out[2]))
         return Reservation(outcome, vid, send_count=int(out[2]), attempts=int(out[3]),
                            created_at_ms=int(out[4]), expires_at_ms=int(out[5]),
                            after_failed_delivery=out[6] == b"1")
@@ -191,11 +245,10 @@ class Store:
                     endpoint: str, now_ms: int, delivery_status: str, errors: list[dict] | None = None,
                     retention_ms: int) -> None:
         """Write a send's result on its record and, for a sent message, the message id → verification map."""
-        pipe = self.redis.pipeline(transaction=False)
-        self.scripts["send_result"](
-            keys=[self.record_key(verification_id)],
-            args=[send_number, outcome, message_id or "", endpoint, now_ms, delivery_status,
-                  json.dumps(errors or [])], client=pipe)
+        pipe = ScriptPipeline(self.redis, self.scripts)
+        pipe.script("send_result", [self.record_key(verification_id)],
+                    [send_number, outcome, message_id or "", endpoint, now_ms, delivery_status,
+                     json.dumps(errors or [])])
         if message_id:
             pipe.set(f"{PREFIX}:msg:{message_id}", f"{verification_id}|{send_number}", px=retention_ms)
         pipe.execute()
@@ -206,7 +259,7 @@ class Store:
         """Run the check-and-spend script for the live verification of (phone, purpose)."""
         base, digest = self.number_keys(phone)
         out = self.scripts["verify"](
-            keys=[f"{base}:cur:{digest}:{purpose}", f"{base}:fail:{digest}"],
+            keys=[f"{base}:cur:{digest}:{purpose}", f"{base}:fails:{digest}"],
             args=[f"{base}:v:", code_hash, now_ms, max_attempts, failure_cap, failure_window_ms, expected_id])
         outcome = out[0].decode()
         vid = out[1].decode() if len(out) > 1 else None

@@ -16,8 +16,10 @@ from typing import Any, Callable, Protocol
 from otpservice import codes, messages, phones
 from otpservice.config import Settings
 from otpservice.errors import (InvalidPhoneNumber, InvalidRequest, MaxAttemptsReached, OptedOut, ProviderError,
-                               ProviderUnavailable, RateLimited, StoreUnavailable, VerificationNotFound)
+                               ProviderUnavailable, StoreUnavailable, VerificationNotFound)
 from otpservice.optouts import OptOutRegistry
+from otpservice.ratelimit import Admission, RateLimiter, SendGate, ip_scope
+from otpservice.testnumbers import load_test_numbers
 from otpservice.store import Store, Verification
 from otpservice.telnyx import (TelnyxClient, TelnyxConfigError, TelnyxError, TelnyxInvalidNumber, TelnyxOptOut,
                                TelnyxUnavailable)
@@ -37,18 +39,7 @@ def iso(ms: int) -> str:
 class SendGuard(Protocol):
     """The checks that run before every send (country, number type, opt-out, rate limits)."""
 
-    def check(self, number: phones.PhoneNumber, *, client_ip: str | None, now: float) -> None: ...
-
-
-class OptOutOnlyGuard:
-    """The minimal guard: refuse a number on the opt-out registry (the full gauntlet lives in ratelimit)."""
-
-    def __init__(self, optouts: OptOutRegistry) -> None:
-        self.optouts = optouts
-
-    def check(self, number: phones.PhoneNumber, *, client_ip: str | None, now: float) -> None:
-        if self.optouts.is_opted_out(number.e164):
-            raise OptedOut()
+    def check(self, number: phones.PhoneNumber, *, client_ip: str | None, now: float) -> Admission: ...
 
 
 @dataclass(frozen=True)
@@ -79,21 +70,29 @@ class VerificationService:
         self.store = store
         self.telnyx = telnyx
         self.optouts = optouts
-        self.guard = guard or OptOutOnlyGuard(optouts)
         self.clock = clock
         self.events = events or (lambda name, **labels: None)
+        self.guard = guard or SendGate(settings=settings, optouts=optouts, limiter=RateLimiter(store.redis),
+                                       events=self.events)
+        self.test_numbers = load_test_numbers(settings)
         self.secret = settings.code_secret.encode()
 
     # -- parsing ---------------------------------------------------------------------------------------
-    def parse_request(self, body: dict[str, Any]) -> CodeRequest:
-        """Validate a /request-code body; raises InvalidRequest/InvalidPhoneNumber and changes nothing."""
+    def parse_request(self, body: dict[str, Any], forwarded_ip: str | None = None) -> CodeRequest:
+        """Validate a /request-code body; raises InvalidRequest/InvalidPhoneNumber and changes nothing.
+
+        `forwarded_ip` is the trusted proxy header's address (only when one is configured); the body's
+        `client_ip` wins, since a server calling on a user's behalf knows the user's address.
+        """
         number = phones.normalize(body.get("phone_number"), self.settings.default_region)
         locale = body.get("locale")
         if locale is not None and not messages.valid_locale(locale):
             raise InvalidRequest("locale must be a BCP 47 language tag such as en or es-MX.", field="locale")
         client_ip = body.get("client_ip")
-        if client_ip is not None and not (isinstance(client_ip, str) and 0 < len(client_ip) <= 64):
+        if client_ip is not None and not ip_scope(client_ip):
             raise InvalidRequest("client_ip must be an IP address string.", field="client_ip")
+        if client_ip is None and ip_scope(forwarded_ip):
+            client_ip = forwarded_ip
         return CodeRequest(number, parse_purpose(body.get("purpose")), locale, client_ip)
 
     # -- request a code --------------------------------------------------------------------------------
@@ -102,22 +101,38 @@ class VerificationService:
         s = self.settings
         now = self.clock()
         now_ms = int(now * 1000)
-        self.guard.check(req.number, client_ip=req.client_ip, now=now)
-        code = codes.generate_code(s.code_digits)
-        reservation = self.store.begin_send(
-            phone=req.number.e164, purpose=req.purpose,
-            code_hash=codes.code_hash(self.secret, req.number.e164, req.purpose, code),
-            now_ms=now_ms, ttl_ms=s.code_ttl * 1000, retention_ms=s.record_retention * 1000,
-            cooldown_ms=s.resend_cooldown * 1000, skip_cooldown_after_failure=True)
-        if reservation.outcome == "cooldown":
-            self.events("code_refused", reason="cooldown")
-            raise RateLimited("resend_cooldown", -(-reservation.cooldown_ms // 1000),
-                              "A code was sent to this number moments ago: wait before asking again.")
+        fixed_code = self.test_numbers.get(req.number.e164)
+        # A test number sends nothing and costs nothing, so it skips the send budgets (never the cooldown,
+        # the opt-out record, attempts or expiry, which begin_send and verify enforce).
+        admission = Admission() if fixed_code else self.guard.check(req.number, client_ip=req.client_ip, now=now)
+        code = fixed_code or codes.generate_code(s.code_digits)
+        try:
+            reservation = self.store.begin_send(
+                phone=req.number.e164, purpose=req.purpose,
+                code_hash=codes.code_hash(self.secret, req.number.e164, req.purpose, code),
+                now_ms=now_ms, ttl_ms=s.code_ttl * 1000, retention_ms=s.record_retention * 1000,
+                cooldown_ms=s.resend_cooldown * 1000, skip_cooldown_after_failure=True,
+                number_limits=admission.number_limits, token=admission.token)
+        except Exception:
+            admission.release()
+            raise
+        if reservation.outcome not in ("new", "resend"):
+            admission.release()
+            self.events("code_refused", reason=reservation.outcome)
+            if reservation.outcome == "limited":
+                self.events("rate_limited", policy=reservation.limit)
+            raise admission.refusal(reservation)
         endpoint = s.send_endpoint
         if reservation.after_failed_delivery and s.failover_endpoint:
             endpoint = s.failover_endpoint
-        message_id = self._send(req, reservation.verification_id, reservation.send_count, code, endpoint, now_ms)
-        self.events("code_sent", endpoint=endpoint)
+        if fixed_code:
+            message_id = self._test_send(req, reservation.verification_id, reservation.send_count, endpoint,
+                                         now_ms)
+        else:
+            message_id = self._send(req, reservation.verification_id, reservation.send_count, code, endpoint,
+                                    now_ms)
+        if not fixed_code:
+            self.events("code_sent", endpoint=endpoint)
         log.info("code sent", extra={"verification_id": reservation.verification_id,
                                      "phone": req.number.masked, "purpose": req.purpose,
                                      "send_count": reservation.send_count, "endpoint": endpoint})
@@ -127,8 +142,18 @@ class VerificationService:
             "expires_at": iso(reservation.expires_at_ms),
             "expires_in": max(0, (reservation.expires_at_ms - now_ms) // 1000),
             "resend_after": s.resend_cooldown, "send_count": reservation.send_count,
-            "delivery": {"status": "queued", "message_id": message_id},
+            "delivery": {"status": "queued" if message_id else "delivered", "message_id": message_id},
         }
+
+    def _test_send(self, req: CodeRequest, vid: str, send_number: int, endpoint: str, now_ms: int) -> None:
+        """A test number's 'send': its fixed code is already stored; nothing reaches Telnyx, the use is logged."""
+        self.store.record_send(vid, send_number, outcome="sent", message_id=None, endpoint=endpoint,
+                               now_ms=now_ms, delivery_status="delivered",
+                               retention_ms=self.settings.record_retention * 1000)
+        self.events("test_number_used")
+        log.warning("test number used: fixed code, nothing sent", extra={
+            "verification_id": vid, "phone": req.number.masked, "purpose": req.purpose})
+        return None
 
     def _send(self, req: CodeRequest, vid: str, send_number: int, code: str, endpoint: str, now_ms: int) -> str:
         """Text the code; record the outcome whatever happens, and map Telnyx errors to the contract's."""

@@ -132,6 +132,7 @@ def make_app(redis_url, sim, clock, settings_overrides, sim_signing_key):
                       telnyx_public_key=public_key_b64(sim_signing_key), telnyx_from="+13125550100",
                       telnyx_messaging_profile_id="4001767e-ce0f-4cae-9d5f-0d5e636e7809",
                       webhook_url="", telnyx_timeout=1.0)
+        values["optout_sync_interval"] = 0  # no background sync thread in tests (a test may override)
         values.update(settings_overrides)
         values.update(overrides)
         settings = Settings(**values)

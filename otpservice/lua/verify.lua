@@ -1,6 +1,7 @@
 -- Check a code and spend it in one atomic step: exactly one of any number of concurrent right answers wins.
 -- KEYS[1] pointer  otp:{B}:cur:<number digest>:<purpose>
--- KEYS[2] failures otp:{B}:fail:<number digest>   (failed attempts of the number, all codes, fixed window)
+-- KEYS[2] failures otp:{B}:fails:<number digest>  (failed attempts of the number, all codes: a sliding log,
+--                  so no 24 h span ever holds more than the cap, not even across a window's edge)
 -- ARGV: record prefix, candidate hash, now ms, max attempts, failure cap, failure window ms, expected id or ""
 local prefix, candidate, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local max_attempts, cap, window, expected = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
@@ -13,8 +14,12 @@ local status, expires, stored, attempts = fields[1], tonumber(fields[2] or "0"),
 if status == "max_attempts_reached" then return {"max_attempts", id} end
 if status ~= "pending" or expires <= now or not stored then return {"not_found", id} end
 
-local failures = tonumber(redis.call("GET", KEYS[2]) or "0")
-if failures >= cap then return {"number_locked", id, tostring(redis.call("PTTL", KEYS[2]))} end
+redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", now - window)
+local failures = redis.call("ZCARD", KEYS[2])
+if failures >= cap then
+  local oldest = redis.call("ZRANGE", KEYS[2], failures - cap, failures - cap, "WITHSCORES")
+  return {"number_locked", id, tostring(tonumber(oldest[2]) + window - now)}
+end
 
 -- Both sides are HMACs under a key Redis never sees: an attacker cannot choose what is compared, so the
 -- early exit of string equality leaks nothing about the code.
@@ -27,8 +32,8 @@ end
 
 attempts = attempts + 1
 redis.call("HSET", rec, "a", attempts)
-redis.call("INCR", KEYS[2])
-redis.call("PEXPIRE", KEYS[2], window, "NX")
+redis.call("ZADD", KEYS[2], now, id .. ":" .. attempts)
+redis.call("PEXPIRE", KEYS[2], window)
 if attempts >= max_attempts then
   redis.call("HSET", rec, "s", "max_attempts_reached")
   redis.call("HDEL", rec, "h")
