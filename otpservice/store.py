@@ -190,14 +190,22 @@ class Store:
                     endpoint: str, now_ms: int, delivery_status: str, errors: list[dict] | None = None,
                     retention_ms: int) -> None:
         """Write a send's result on its record and, for a sent message, the message id → verification map."""
+        script = self.scripts["send_result"]
+        keys = [self.record_key(verification_id)]
+        args = [send_number, outcome, message_id or "", endpoint, now_ms, delivery_status, json.dumps(errors or [])]
+        # EVALSHA by hand: a registered Script in a pipeline makes redis-py send SCRIPT EXISTS first, an extra
+        # round trip on every send (bench/RESULTS.md). NOSCRIPT means the script did not run, so it is safe to
+        # run it again (loading it) alone; the SET beside it ran either way.
         pipe = self.redis.pipeline(transaction=False)
-        self.scripts["send_result"](
-            keys=[self.record_key(verification_id)],
-            args=[send_number, outcome, message_id or "", endpoint, now_ms, delivery_status,
-                  json.dumps(errors or [])], client=pipe)
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
         if message_id:
             pipe.set(f"{PREFIX}:msg:{message_id}", f"{verification_id}|{send_number}", px=retention_ms)
-        pipe.execute()
+        results = pipe.execute(raise_on_error=False)
+        if isinstance(results[0], redis.exceptions.NoScriptError):
+            script(keys=keys, args=args)
+        for result in results[1:] if isinstance(results[0], redis.exceptions.NoScriptError) else results:
+            if isinstance(result, Exception):
+                raise result
 
     @guarded
     def verify(self, *, phone: str, purpose: str, code_hash: bytes, now_ms: int, max_attempts: int,
