@@ -40,7 +40,7 @@ class RoundTripProxy:
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def start(self) -> "RoundTripProxy":
+    def start(self) -> RoundTripProxy:
         self.thread.start()
         self.ready.wait(5)
         return self

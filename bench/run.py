@@ -28,12 +28,12 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import loadgen, memory  # noqa: E402
-from bench.rtcount import RoundTripProxy  # noqa: E402
-from otpservice import config  # noqa: E402
-from otpservice.sandbox import payloads  # noqa: E402
-from otpservice.signatures import public_key_b64, sign_webhook, signing_key_from_seed_b64  # noqa: E402
-from tests.redis_server import RedisServer, free_port  # noqa: E402
+from bench import loadgen, memory
+from bench.rtcount import RoundTripProxy
+from otpservice import config
+from otpservice.sandbox import payloads
+from otpservice.signatures import public_key_b64, sign_webhook, signing_key_from_seed_b64
+from tests.redis_server import RedisServer, free_port
 
 CLIENT_KEY = "bench-client-key"
 TELNYX_KEY = "KEYbench"
@@ -479,7 +479,7 @@ def machine() -> dict:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()
+    redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True, check=False).stdout.split()
     return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
             "redis": next((w[2:] for w in redis_version if w.startswith("v=")), "?")}
 
