@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run sim serve test lint bench clean
@@ -31,6 +32,11 @@ serve: $(STAMP) ## the service under gunicorn (production settings from the envi
 test: $(STAMP) ## run the test suite (starts its own redis-server on a free port)
 	@command -v redis-server >/dev/null || { echo "make test needs redis-server on PATH (Debian: apt-get install redis-server)"; exit 1; }
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) ## benchmark against the floor (1, 2, 4 workers; own redis-server; installs wrk if root)
+	@command -v redis-server >/dev/null || { echo "make bench needs redis-server on PATH (Debian: apt-get install redis-server)"; exit 1; }
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -qq wrk >/dev/null 2>&1; } || true
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: $(STAMP) ## static checks (ruff)
 	$(BIN)/ruff check otpservice tests

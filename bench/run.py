@@ -1,0 +1,539 @@
+"""`make bench`: the service against its floor, on a real redis-server and the Telnyx simulator.
+
+Starts its own redis-server (free port), the simulator (`otpservice sim`), the service and the floor
+(bench/floor.py) under gunicorn with the same settings, drives each route from a separate process (wrk, or a
+Python fallback) with a bounded count and time, and prints throughput, p50/p99 latency, the ratio to the
+floor, Redis round trips per request, Redis memory per pending verification, start-up time and the targets.
+Only 127.0.0.1 is ever loaded. Run `python -m bench.run --help` for the knobs.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import loadgen, memory
+from bench.rtcount import RoundTripProxy
+from otpservice import config
+from otpservice.sandbox import payloads
+from otpservice.signatures import public_key_b64, sign_webhook, signing_key_from_seed_b64
+from tests.redis_server import RedisServer, free_port
+
+CLIENT_KEY = "bench-client-key"
+TELNYX_KEY = "KEYbench"
+CODE_SECRET = "bench-code-secret-" + "0" * 32
+FROM = "+13125550100"
+CODE_RE = re.compile(r"\b(\d{6,10})\b")
+ROUTES = ("request-code", "verify right code", "verify wrong code", "webhook deliveryUpdate")
+PATHS = {"request-code": "/request-code", "verify right code": "/verify", "verify wrong code": "/verify",
+         "webhook deliveryUpdate": "/webhooks/telnyx"}
+EXPECT = {"request-code": 202, "verify right code": 200, "verify wrong code": 200, "webhook deliveryUpdate": 200}
+THROUGHPUT_TARGETS = {"request-code": 0.70, "verify right code": 0.80, "verify wrong code": 0.80,
+                      "webhook deliveryUpdate": 0.80}
+ROUND_TRIP_TARGETS = {"request-code": 3, "verify right code": 1, "verify wrong code": 1, "webhook deliveryUpdate": 2}
+MEMORY_TARGET = 600
+STARTUP_TARGET = 1.0
+GENEROUS_RATE = "1000000/second"
+
+
+class Blocks:
+    """Hands out blocks of 200,000 fresh numbers (see memory.phone_for): no number is ever used twice."""
+
+    def __init__(self) -> None:
+        self.next = 0
+
+    def take(self) -> int:
+        self.next += 1
+        if self.next >= 40:
+            raise RuntimeError("out of number blocks")
+        return self.next - 1
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> float:
+    """Poll `url` every 5 ms until it answers 200; seconds waited."""
+    started = time.perf_counter()
+    host, port, path = re.match(r"http://([^:/]+):(\d+)(/.*)", url).groups()
+    while time.perf_counter() - started < timeout:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection(host, int(port), timeout=1)
+            conn.request("GET", path)
+            if conn.getresponse().status == 200:
+                return time.perf_counter() - started
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError(f"{url} not ready within {timeout}s")
+
+
+class Stack:
+    """redis-server, the simulator, and gunicorn processes started on demand; everything stopped at the end."""
+
+    def __init__(self, workdir: Path, threads: int, extra_env: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.threads = threads
+        self.procs: list[subprocess.Popen] = []
+        self.redis = RedisServer().start()
+        seed = base64.b64encode(secrets.token_bytes(32)).decode()
+        self.signing_key = signing_key_from_seed_b64(seed)
+        self.sim_port = free_port()
+        self.sim_url = f"http://127.0.0.1:{self.sim_port}"
+        sim_env = {**self.base_os_env(), "OTP_SIM_SIGNING_KEY": seed, "OTP_TELNYX_API_KEY": TELNYX_KEY,
+                   "OTP_LOG_LEVEL": "WARNING"}
+        self.spawn([str(Path(sys.executable).with_name("otpservice")), "sim", "--host", "127.0.0.1",
+                    "--port", str(self.sim_port)], sim_env, "sim")
+        wait_http(self.sim_url + "/sim/public-key", proc=self.procs[-1])
+        # The webhook row is measured alone with pre-signed bodies: during the other rows the simulator
+        # posts no delivery reports (fault `no_webhook`, sends still succeed), so /request-code is measured alone.
+        requests.post(self.sim_url + "/sim/faults", json={"mode": "no_webhook", "count": 10**9}, timeout=5)
+        self.extra_env = extra_env
+        self.notes: list[str] = []
+
+    @staticmethod
+    def base_os_env() -> dict[str, str]:
+        """The caller's environment without any OTP_* variable: the benchmark sets every one it uses."""
+        return {k: v for k, v in os.environ.items() if not k.startswith("OTP_")}
+
+    def spawn(self, argv: list[str], env: dict[str, str], name: str) -> subprocess.Popen:
+        err = open(self.workdir / f"{name}.stderr", "ab")
+        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=err, stderr=err)
+        self.procs.append(proc)
+        return proc
+
+    def app_env(self, redis_url: str, port: int) -> dict[str, str]:
+        env = {
+            "OTP_ENV": "sandbox", "OTP_REDIS_URL": redis_url, "OTP_API_KEYS": CLIENT_KEY,
+            "OTP_ADMIN_TOKEN": "bench-admin-token", "OTP_CODE_SECRET": CODE_SECRET,
+            "OTP_TELNYX_BASE_URL": self.sim_url + "/v2", "OTP_TELNYX_API_KEY": TELNYX_KEY,
+            "OTP_TELNYX_PUBLIC_KEY": public_key_b64(self.signing_key),
+            "OTP_WEBHOOK_URL": f"http://127.0.0.1:{port}/webhooks/telnyx", "OTP_TELNYX_FROM": FROM,
+            "OTP_LOG_LEVEL": "WARNING", "OTP_RESEND_COOLDOWN": "30", "OTP_HOST": "127.0.0.1", "OTP_PORT": str(port),
+        }
+        env.update(self.generous_limits())
+        env.update(self.extra_env)
+        return {**self.base_os_env(), **env}
+
+    def generous_limits(self) -> dict[str, str]:
+        """Rate-limit settings (issue 4) set far above the load: every setting whose default is `N/unit`."""
+        limits = {}
+        for row in config.Settings().describe():
+            default = row["default"]
+            if isinstance(default, str):
+                try:
+                    config.parse_rate(default)
+                except config.ConfigError:
+                    continue
+                limits[row["env"]] = GENEROUS_RATE
+        note = ("rate limits set to " + GENEROUS_RATE + ": " + ", ".join(sorted(limits))) if limits else \
+            "no rate-limit settings (N/unit) exist on this branch: none set"
+        if note not in getattr(self, "notes", []):
+            self.notes.append(note)
+        return limits
+
+    def gunicorn(self, app: str, workers: int, redis_url: str, name: str) -> tuple[int, float, subprocess.Popen]:
+        """Start `app` under gunicorn; returns (port, seconds from process start to first 200 on /readyz)."""
+        port = free_port()
+        argv = [sys.executable, "-m", "gunicorn", app, "--config", str(ROOT / "bench" / "gunicorn.conf.py"),
+                "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(self.threads),
+                "--worker-class", "sync" if self.threads == 1 else "gthread", "--log-level", "warning",
+                "--backlog", "2048", "--timeout", "60"]
+        proc = self.spawn(argv, self.app_env(redis_url, port), name)
+        startup = wait_http(f"http://127.0.0.1:{port}/readyz", proc=proc)
+        return port, startup, proc
+
+    def stop_proc(self, proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            self.stop_proc(proc)
+        self.redis.cleanup()
+
+    # -- simulator outbox --------------------------------------------------------------------------------
+    def clear_outbox(self) -> None:
+        requests.delete(self.sim_url + "/sim/messages", timeout=30)
+
+    def outbox(self) -> list[dict]:
+        return requests.get(self.sim_url + "/sim/messages", timeout=60).json()["data"]
+
+
+# -- request bodies (one line each, see bench/lines.lua) ----------------------------------------------------
+def write_lines(workdir: Path, name: str, lines: list[str]) -> Path:
+    path = workdir / f"{name}.lines"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def request_code_lines(block: int, count: int) -> list[str]:
+    return [json.dumps({"phone_number": memory.phone_for(block, i)}) for i in range(count)]
+
+
+def verify_lines(pairs: list[tuple[str, str]], wrong: bool) -> list[str]:
+    """Right codes once each; wrong codes 4 times per verification (the 5th would end it)."""
+    if not wrong:
+        return [json.dumps({"phone_number": p, "code": c}) for p, c in pairs]
+    out = []
+    for attempt in range(4):
+        out += [json.dumps({"phone_number": p, "code": f"{(int(c) + 1 + attempt) % 10**6:06d}"}) for p, c in pairs]
+    return out
+
+
+def webhook_lines(signing_key, message_ids: list[str], count: int) -> list[str]:
+    """deliveryUpdate events (message.sent then message.finalized per message), each signed now."""
+    now = time.time()
+    lines = []
+    for i in range(count):
+        mid = message_ids[(i // 2) % len(message_ids)]
+        base = payloads.outbound_payload(message_id=mid, to="+13125550123", from_=FROM, text="x" * 96,
+                                         profile_id="4001767e-ce0f-4cae-9d5f-0d5e636e7809", encoding="GSM-7",
+                                         parts=1, webhook_url=None, failover_url=None, now=now)
+        kind, status = ("message.sent", "sent") if i % 2 == 0 else ("message.finalized", "delivered")
+        data = payloads.event(kind, payloads.advance(base, status, now=now), now=now)
+        body = json.dumps({"data": data, "meta": {"attempt": 1, "delivered_to": "bench"}}, separators=(",", ":"))
+        headers = sign_webhook(signing_key, body.encode(), timestamp=int(now))
+        lines.append("\t".join(f"{k}: {v}" for k, v in headers.items()) + "\t" + body)
+    return lines
+
+
+def harvest(stack: Stack, block: int, count: int) -> tuple[list[tuple[str, str]], list[str]]:
+    """(phone, code) pairs and message ids of the sends the simulator accepted for a block's numbers."""
+    wanted = {memory.phone_for(block, i) for i in range(count)}
+    pairs, ids = [], []
+    for message in stack.outbox():
+        if message["to"] in wanted and (m := CODE_RE.search(message["text"])):
+            pairs.append((message["to"], m.group(1)))
+            ids.append(message["id"])
+    return pairs, ids
+
+
+# -- one throughput table -------------------------------------------------------------------------------------
+def drive(port: int, route: str, lines: Path, args, workers: int) -> dict:
+    run = loadgen.run_wrk if args.loadgen == "wrk" else loadgen.run_python
+    return run(port=port, path=PATHS[route], lines=lines, expect=EXPECT[route], auth=CLIENT_KEY,
+               duration=args.duration, connections=args.connections_per_worker * workers,
+               max_requests=args.max_requests)
+
+
+def warm_up(port: int, auth: bool = True) -> None:
+    """A few requests per worker so lazy imports and first connections are not measured."""
+    headers = {"Authorization": f"Bearer {CLIENT_KEY}"} if auth else {}
+    for i in range(30):
+        requests.post(f"http://127.0.0.1:{port}/verify", headers=headers, timeout=10,
+                      json={"phone_number": "+13125550199", "code": "000000"})
+
+
+def table_for(stack: Stack, workers: int, args, blocks: Blocks) -> dict:
+    log(f"--- {workers} worker(s) ---")
+    redis_url = stack.redis.url
+    svc_port, svc_start, svc = stack.gunicorn("otpservice.wsgi:app", workers, redis_url, f"service-{workers}w")
+    floor_port, floor_start, floor = stack.gunicorn("bench.floor:app", workers, redis_url, f"floor-{workers}w")
+    warm_up(svc_port)
+    warm_up(floor_port)
+    probe = requests.post(f"http://127.0.0.1:{svc_port}/webhooks/telnyx", data=b"{}", timeout=10).status_code
+    webhook_available = probe != 404
+    rows: dict[str, dict] = {}
+    secret = CODE_SECRET.encode()
+    cap = args.max_requests
+
+    def needed(floor_result: dict) -> int:
+        return int(min(cap, floor_result["rps"] * args.duration * 1.5 + 200))
+
+    # /request-code: fresh numbers; the outbox is emptied first so the simulator starts equal for both.
+    stack.clear_outbox()
+    floor_rc = drive(floor_port, "request-code",
+                     write_lines(stack.workdir, "rc-floor", request_code_lines(blocks.take(), cap)), args, workers)
+    stack.clear_outbox()
+    rc_block = blocks.take()
+    svc_rc = drive(svc_port, "request-code",
+                   write_lines(stack.workdir, "rc-service", request_code_lines(rc_block, cap)), args, workers)
+    rows["request-code"] = {"service": svc_rc, "floor": floor_rc}
+    real_pairs, message_ids = harvest(stack, rc_block, cap)
+    stack.clear_outbox()
+    log(f"request-code: {len(real_pairs)} real sends harvested from the simulator outbox")
+
+    # /verify, right codes: the real sends' codes from the outbox first, then store-made ones (bench/memory.py).
+    fake = [(memory.phone_for(39, i), "123456") for i in range(cap)]
+    floor_vr = drive(floor_port, "verify right code",
+                     write_lines(stack.workdir, "vr-floor", verify_lines(fake, wrong=False)), args, workers)
+    want = needed(floor_vr)
+    pairs = real_pairs[:want]
+    if len(pairs) < want:
+        pairs += memory.create_many(redis_url, secret, blocks.take(), want - len(pairs))
+    svc_vr = drive(svc_port, "verify right code",
+                   write_lines(stack.workdir, "vr-service", verify_lines(pairs, wrong=False)), args, workers)
+    svc_vr["real_sends_used"] = min(len(real_pairs), want)
+    rows["verify right code"] = {"service": svc_vr, "floor": floor_vr}
+
+    # /verify, wrong codes: 4 wrong attempts per store-made verification (the 5th would close it).
+    floor_vw = drive(floor_port, "verify wrong code",
+                     write_lines(stack.workdir, "vw-floor", verify_lines(fake[: cap // 4 + 1], wrong=True)),
+                     args, workers)
+    wrong_pairs = memory.create_many(redis_url, secret, blocks.take(), needed(floor_vw) // 4 + 1)
+    svc_vw = drive(svc_port, "verify wrong code",
+                   write_lines(stack.workdir, "vw-service", verify_lines(wrong_pairs, wrong=True)), args, workers)
+    rows["verify wrong code"] = {"service": svc_vw, "floor": floor_vw}
+
+    # /webhooks/telnyx: deliveryUpdates for the real sends' message ids, signed just before each run.
+    ids = message_ids or [str(__import__("uuid").uuid4())]
+    floor_wh = drive(floor_port, "webhook deliveryUpdate",
+                     write_lines(stack.workdir, "wh-floor", webhook_lines(stack.signing_key, ids, cap)), args, workers)
+    if webhook_available:
+        svc_wh = drive(svc_port, "webhook deliveryUpdate",
+                       write_lines(stack.workdir, "wh-service",
+                                   webhook_lines(stack.signing_key, ids, needed(floor_wh))), args, workers)
+    else:
+        svc_wh = None
+    rows["webhook deliveryUpdate"] = {"service": svc_wh, "floor": floor_wh}
+
+    stack.stop_proc(svc)
+    stack.stop_proc(floor)
+    return {"workers": workers, "rows": rows, "startup": {"service": svc_start, "floor": floor_start},
+            "webhook_available": webhook_available, "webhook_probe_status": probe}
+
+
+# -- round trips ------------------------------------------------------------------------------------------
+def round_trips(stack: Stack, blocks: Blocks, count: int) -> dict:
+    """Sequential requests through the counting proxy, one worker, after a warm-up; per-route bursts/request."""
+    proxy = RoundTripProxy(stack.redis.port).start()
+    url = f"redis://127.0.0.1:{proxy.port}/0"
+    results: dict[str, dict] = {}
+    secret = CODE_SECRET.encode()
+    for app, name in (("otpservice.wsgi:app", "service"), ("bench.floor:app", "floor")):
+        port, _, proc = stack.gunicorn(app, 1, url, f"rt-{name}")
+        base = f"http://127.0.0.1:{port}"
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {CLIENT_KEY}"
+        available = session.post(base + "/webhooks/telnyx", data=b"{}", timeout=10).status_code != 404
+
+        def measure(route: str, bodies: list[tuple[dict, bytes]]) -> dict:
+            for headers, body in bodies[:3]:  # warm-up: script loading and first connections are not counted
+                session.post(base + PATHS[route], data=body, headers=headers, timeout=10)
+            proxy.reset()
+            statuses = {}
+            for headers, body in bodies[3:]:
+                status = session.post(base + PATHS[route], data=body, headers=headers, timeout=10).status_code
+                statuses[status] = statuses.get(status, 0) + 1
+            time.sleep(0.05)
+            bursts, commands = proxy.snapshot()
+            n = len(bodies) - 3
+            return {"round_trips": bursts / n, "requests": n, "statuses": statuses,
+                    "commands": {k: v / n for k, v in commands.most_common()}}
+
+        json_h = {"Content-Type": "application/json"}
+        block = blocks.take()
+        rc = [(json_h, json.dumps({"phone_number": memory.phone_for(block, i)}).encode()) for i in range(count + 3)]
+        results.setdefault("request-code", {})[name] = measure("request-code", rc)
+        pairs = memory.create(stack.redis.url, secret, blocks.take(), 0, count + 3)
+        results.setdefault("verify right code", {})[name] = measure(
+            "verify right code", [(json_h, line.encode()) for line in verify_lines(pairs, wrong=False)])
+        results.setdefault("verify wrong code", {})[name] = measure(
+            "verify wrong code", [(json_h, line.encode()) for line in verify_lines(pairs, wrong=True)[: count + 3]])
+        if available:
+            ids = [m["id"] for m in stack.outbox()[: count + 3]] or ["00000000-0000-4000-8000-000000000000"]
+            bodies = []
+            for line in webhook_lines(stack.signing_key, ids, count + 3):
+                *hdrs, body = line.split("\t")
+                bodies.append(({**json_h, **dict(h.split(": ", 1) for h in hdrs)}, body.encode()))
+            results.setdefault("webhook deliveryUpdate", {})[name] = measure("webhook deliveryUpdate", bodies)
+        else:
+            results.setdefault("webhook deliveryUpdate", {})[name] = None
+        stack.stop_proc(proc)
+    proxy.stop()
+    return results
+
+
+# -- report -------------------------------------------------------------------------------------------------
+def fmt_rate(result: dict | None) -> str:
+    return "unavailable (404)" if result is None else f"{result['rps']:8.0f}"
+
+
+def print_report(report: dict) -> None:
+    out = []
+    m = report["machine"]
+    out.append(f"\nmachine: {m['cpu']} x{m['nproc']}, Python {m['python']}, Redis {m['redis']}, "
+               f"load generator {report['loadgen']}")
+    out.append(f"each row: {report['args']['duration']} s or {report['args']['max_requests']} requests, "
+               f"{report['args']['connections_per_worker']} connections per worker, threads={report['args']['threads']}")
+    for table in report["tables"]:
+        w = table["workers"]
+        out.append(f"\n## {w} gunicorn worker(s)  (start-up to ready: service {table['startup']['service']:.2f} s, "
+                   f"floor {table['startup']['floor']:.2f} s)")
+        out.append(f"| {'route':24} | {'service req/s':>13} | {'p50 ms':>7} | {'p99 ms':>7} | {'floor req/s':>11} "
+                   f"| {'p50 ms':>7} | {'p99 ms':>7} | {'ratio':>5} | target |")
+        out.append("|" + "---|" * 9)
+        for route in ROUTES:
+            row = table["rows"][route]
+            s, f = row["service"], row["floor"]
+            if s is None:
+                out.append(f"| {route:24} | {'unavailable':>13} | {'-':>7} | {'-':>7} | {f['rps']:11.0f} | "
+                           f"{f['p50_ms']:7.1f} | {f['p99_ms']:7.1f} | {'-':>5} | webhook route answers 404 on "
+                           "this branch |")
+                continue
+            ratio = s["rps"] / f["rps"] if f["rps"] else 0.0
+            target = THROUGHPUT_TARGETS[route]
+            verdict = "held" if ratio >= target else "missed"
+            out.append(f"| {route:24} | {s['rps']:13.0f} | {s['p50_ms']:7.1f} | {s['p99_ms']:7.1f} | {f['rps']:11.0f} | "
+                       f"{f['p50_ms']:7.1f} | {f['p99_ms']:7.1f} | {ratio:5.2f} | ≥{target:.2f} {verdict} |")
+        odd = [f"{route} {side}: {r['statuses']}" for route in ROUTES for side, r in table["rows"][route].items()
+               if r and (r["requests"] - r["expected"] > 0.01 * max(1, r["requests"]) or r["socket_errors"])]
+        if odd:
+            out.append("unexpected answers (status histogram): " + "; ".join(odd))
+    rt = report.get("round_trips")
+    if rt:
+        out.append("\n## Redis round trips per request (counting proxy, 1 worker, sequential)")
+        out.append("| route | service | floor | target | service commands per request |")
+        out.append("|---|---|---|---|---|")
+        for route in ROUTES:
+            s, f = rt[route]["service"], rt[route]["floor"]
+            if s is None:
+                out.append(f"| {route} | unavailable | {f['round_trips']:.2f} | ≤{ROUND_TRIP_TARGETS[route]} | - |")
+                continue
+            verdict = "held" if s["round_trips"] <= ROUND_TRIP_TARGETS[route] + 0.01 else "missed"
+            cmds = ", ".join(f"{k} ×{v:.2f}" for k, v in s["commands"].items())
+            out.append(f"| {route} | {s['round_trips']:.2f} | {f['round_trips']:.2f} | "
+                       f"≤{ROUND_TRIP_TARGETS[route]} {verdict} | {cmds} |")
+    mem = report.get("memory")
+    if mem:
+        out.append("\n## Redis memory per pending verification (created through Store.begin_send + record_send)")
+        out.append("MEMORY USAGE of one verification's keys: " +
+                   ", ".join(f"{k} {v} B" for k, v in mem["one"].items()) + f" = {mem['one_total']} B")
+        out.append("| pending verifications | used_memory before | after | per verification | keys |")
+        out.append("|---|---|---|---|---|")
+        for g in mem["growth"]:
+            out.append(f"| {g['n']:,} | {g['before']:,} | {g['after']:,} | {g['per_verification']:.0f} B | {g['keys']:,} |")
+    out.append("\n## Targets")
+    for line in targets(report):
+        out.append("- " + line)
+    for note in report["notes"]:
+        out.append("note: " + note)
+    print("\n".join(out), flush=True)
+
+
+def targets(report: dict) -> list[str]:
+    lines = []
+    for route in ROUTES:
+        parts, held = [], True
+        for table in report["tables"]:
+            s, f = table["rows"][route]["service"], table["rows"][route]["floor"]
+            if s is None:
+                parts.append(f"{table['workers']}w unavailable")
+                held = None
+                continue
+            ratio = s["rps"] / f["rps"] if f["rps"] else 0
+            held = held and ratio >= THROUGHPUT_TARGETS[route] if held is not None else None
+            parts.append(f"{table['workers']}w {ratio:.2f}")
+        verdict = "unavailable on this branch" if held is None else ("held" if held else "missed")
+        lines.append(f"{route} throughput ≥ {THROUGHPUT_TARGETS[route]:.2f} of floor: {', '.join(parts)} → {verdict}")
+    if report.get("round_trips"):
+        for route in ROUTES:
+            s = report["round_trips"][route]["service"]
+            if s is None:
+                lines.append(f"{route} round trips ≤ {ROUND_TRIP_TARGETS[route]}: unavailable on this branch")
+            else:
+                ok = s["round_trips"] <= ROUND_TRIP_TARGETS[route] + 0.01
+                lines.append(f"{route} round trips ≤ {ROUND_TRIP_TARGETS[route]}"
+                             f"{' besides the Telnyx call' if route == 'request-code' else ''}: "
+                             f"{s['round_trips']:.2f} → {'held' if ok else 'missed'}")
+    if report.get("memory"):
+        worst = max(g["per_verification"] for g in report["memory"]["growth"])
+        one = report["memory"]["one_total"]
+        lines.append(f"memory ≤ {MEMORY_TARGET} B per pending verification: MEMORY USAGE {one} B, used_memory growth "
+                     f"up to {worst:.0f} B → {'held' if max(one, worst) <= MEMORY_TARGET else 'missed'}")
+    starts = [t["startup"]["service"] for t in report["tables"]]
+    lines.append(f"service start-up < {STARTUP_TARGET:.0f} s to ready: " +
+                 ", ".join(f"{t['workers']}w {t['startup']['service']:.2f} s" for t in report["tables"]) +
+                 f" → {'held' if max(starts) < STARTUP_TARGET else 'missed'}")
+    return lines
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True, check=False).stdout.split()
+    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "redis": next((w[2:] for w in redis_version if w.startswith("v=")), "?")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", default="1,2,4", help="gunicorn worker counts, one table each (default 1,2,4)")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker, same for all (1: sync)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per row (default 5)")
+    parser.add_argument("--max-requests", type=int, default=20000, help="requests per row at most (default 20000)")
+    parser.add_argument("--connections-per-worker", type=int, default=4)
+    parser.add_argument("--memory-sizes", default="1000,10000,100000", help="pending verifications ('' skips)")
+    parser.add_argument("--round-trip-requests", type=int, default=50, help="requests per route for round trips")
+    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--env", action="append", default=[], help="extra KEY=VALUE for the service and floor")
+    parser.add_argument("--json", help="also write the full report as JSON here")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, bodies)")
+    args = parser.parse_args(argv)
+    if args.loadgen == "auto":
+        args.loadgen = "wrk" if loadgen.have_wrk() else "python"
+    if args.loadgen == "python":
+        log("WARNING: wrk not found: using the Python load generator. It shares the CPU with the servers and "
+            "tops out far lower, so the ratios understate what the service can do. apt-get install wrk.")
+    if not shutil.which("redis-server"):
+        log("redis-server is needed on PATH (Debian: apt-get install redis-server)")
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="otp-bench-"))
+    extra = dict(item.split("=", 1) for item in args.env)
+    started = time.perf_counter()
+    stack = Stack(workdir, args.threads, extra)
+    blocks = Blocks()
+    report = {"machine": machine(), "loadgen": args.loadgen, "args": vars(args), "tables": [], "notes": stack.notes}
+    try:
+        for workers in [int(w) for w in args.workers.split(",") if w]:
+            report["tables"].append(table_for(stack, workers, args, blocks))
+        log("round trips")
+        report["round_trips"] = round_trips(stack, blocks, args.round_trip_requests)
+        sizes = tuple(int(n) for n in args.memory_sizes.split(",") if n)
+        if sizes:
+            log(f"memory at {sizes}")
+            report["memory"] = memory.measure(stack.redis.url, CODE_SECRET.encode(), sizes, blocks.take())
+    finally:
+        stack.close()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            log(f"work directory kept: {workdir}")
+    report["seconds"] = time.perf_counter() - started
+    stack.notes.append(f"whole run {report['seconds']:.0f} s")
+    print_report(report)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
