@@ -232,7 +232,7 @@ class VerificationService:
                 raise VerificationNotFound()
             phone, purpose = record.phone, record.purpose
         else:
-            phone = phones.normalize(body.get("phone_number"), s.default_region).e164
+            phone = phones.to_e164(body.get("phone_number"), s.default_region)
             purpose = parse_purpose(body.get("purpose"))
         result = self.store.verify(
             phone=phone, purpose=purpose, code_hash=codes.code_hash(self.secret, phone, purpose, code),
