@@ -244,7 +244,7 @@ def drive(port: int, route: str, lines: Path, args, workers: int) -> dict:
 def warm_up(port: int, auth: bool = True) -> None:
     """A few requests per worker so lazy imports and first connections are not measured."""
     headers = {"Authorization": f"Bearer {CLIENT_KEY}"} if auth else {}
-    for i in range(30):
+    for _ in range(30):
         requests.post(f"http://127.0.0.1:{port}/verify", headers=headers, timeout=10,
                       json={"phone_number": "+13125550199", "code": "000000"})
 
@@ -332,7 +332,7 @@ def round_trips(stack: Stack, blocks: Blocks, count: int) -> dict:
         session.headers["Authorization"] = f"Bearer {CLIENT_KEY}"
         available = session.post(base + "/webhooks/telnyx", data=b"{}", timeout=10).status_code != 404
 
-        def measure(route: str, bodies: list[tuple[dict, bytes]]) -> dict:
+        def measure(route: str, bodies: list[tuple[dict, bytes]], session=session, base=base) -> dict:
             for headers, body in bodies[:3]:  # warm-up: script loading and first connections are not counted
                 session.post(base + PATHS[route], data=body, headers=headers, timeout=10)
             proxy.reset()

@@ -138,7 +138,7 @@ class OptOutRegistry:
         pipe = self.redis.pipeline(transaction=False)
         for phone in phones:
             pipe.hgetall(self.key(phone))
-        data = [self.render(phone, self._decode(raw)) for phone, raw in zip(phones, pipe.execute()) if raw]
+        data = [self.render(phone, self._decode(raw)) for phone, raw in zip(phones, pipe.execute(), strict=True) if raw]
         return {"data": data, "next_cursor": encode_cursor(phones[-1]) if more and phones else None}
 
     @guarded

@@ -183,8 +183,8 @@ class SendGate:
         admission = Admission(number_limits=tuple((r.name, r.amount, r.window_ms) for r in self.number_rates),
                               limiter=self.limiter)
         waits = self.limiter.take(hits, admission.token, int(now * 1000))
-        admission.taken = tuple(key for (_, key), wait in zip(hits, waits) if not wait)
-        refused = [(wait, rate.name) for (rate, _), wait in zip(hits, waits) if wait]
+        admission.taken = tuple(key for (_, key), wait in zip(hits, waits, strict=True) if not wait)
+        refused = [(wait, rate.name) for (rate, _), wait in zip(hits, waits, strict=True) if wait]
         if refused:
             admission.release()
             if self.optouts.is_opted_out(number.e164):
