@@ -20,7 +20,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import redis
 
@@ -36,6 +36,14 @@ REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
                 redis.exceptions.ResponseError)
 SCRIPTS = ("begin_send", "verify", "cancel", "send_result")
+# Called with the error's class name on every Redis failure (metrics count them); process-wide, like the errors.
+ERROR_LISTENERS: list[Callable[[str], None]] = []
+
+
+def on_redis_error(listener: Callable[[str], None]) -> None:
+    """Have `listener(error class name)` called on every Redis failure (added once however often called)."""
+    if listener not in ERROR_LISTENERS:
+        ERROR_LISTENERS.append(listener)
 
 
 @contextlib.contextmanager
@@ -45,6 +53,8 @@ def available() -> Iterator[None]:
         yield
     except REDIS_ERRORS as exc:
         log.warning("redis unavailable: %s", type(exc).__name__)
+        for listener in ERROR_LISTENERS:
+            listener(type(exc).__name__)
         raise StoreUnavailable() from exc
 
 
