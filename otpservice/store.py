@@ -34,7 +34,7 @@ ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
                 redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
-                redis.exceptions.ResponseError)
+                redis.exceptions.ResponseError, redis.exceptions.RedisClusterException)
 SCRIPTS = ("begin_send", "verify", "cancel", "send_result")
 # Called with the error's class name on every Redis failure (metrics count them); process-wide, like the errors.
 ERROR_LISTENERS: list[Callable[[str], None]] = []
@@ -200,14 +200,15 @@ class Store:
                     endpoint: str, now_ms: int, delivery_status: str, errors: list[dict] | None = None,
                     retention_ms: int) -> None:
         """Write a send's result on its record and, for a sent message, the message id → verification map."""
-        pipe = self.redis.pipeline(transaction=False)
+        # Two calls, not one pipeline: the record and the message map live in different cluster slots, and
+        # redis-py's cluster pipeline cannot carry a script. The map goes first, so a webhook that races the
+        # record's update finds its verification.
+        if message_id:
+            self.redis.set(f"{PREFIX}:msg:{message_id}", f"{verification_id}|{send_number}", px=retention_ms)
         self.scripts["send_result"](
             keys=[self.record_key(verification_id)],
             args=[send_number, outcome, message_id or "", endpoint, now_ms, delivery_status,
-                  json.dumps(errors or [])], client=pipe)
-        if message_id:
-            pipe.set(f"{PREFIX}:msg:{message_id}", f"{verification_id}|{send_number}", px=retention_ms)
-        pipe.execute()
+                  json.dumps(errors or [])])
 
     @guarded
     def verify(self, *, phone: str, purpose: str, code_hash: bytes, now_ms: int, max_attempts: int,
