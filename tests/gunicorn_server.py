@@ -19,7 +19,7 @@ OTPSERVICE = Path(sys.executable).with_name("otpservice")
 class GunicornServer:
     """The service under gunicorn on a free port; its stderr (the JSON logs) goes to a file read after stop."""
 
-    def __init__(self, settings: dict[str, str], *, workers: int = 3) -> None:
+    def __init__(self, settings: dict[str, str], *, workers: int = 3, args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # Kept open until cleanup(): the child writes to it, and output() reads it by name.
@@ -28,11 +28,12 @@ class GunicornServer:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("OTP_", "PROMETHEUS_"))}
         self.env = {**base, "OTP_HOST": "127.0.0.1", "OTP_PORT": str(self.port), "OTP_WORKERS": str(workers),
                     "OTP_THREADS": "4", **settings}
+        self.args = list(args)  # gunicorn flags after `otpservice serve`
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> GunicornServer:
         """Start gunicorn and wait until /healthz answers (or fail, with its log, after `timeout`)."""
-        self.proc = subprocess.Popen([str(OTPSERVICE), "serve"], env=self.env, stdout=self.log,
+        self.proc = subprocess.Popen([str(OTPSERVICE), "serve", *self.args], env=self.env, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
