@@ -201,14 +201,21 @@ class Store:
                     retention_ms: int) -> None:
         """Write a send's result on its record and, for a sent message, the message id → verification map."""
         # Two calls, not one pipeline: the record and the message map live in different cluster slots, and
-        # redis-py's cluster pipeline cannot carry a script. The map goes first, so a webhook that races the
-        # record's update finds its verification.
-        if message_id:
-            self.redis.set(f"{PREFIX}:msg:{message_id}", f"{verification_id}|{send_number}", px=retention_ms)
+        # redis-py's cluster pipeline cannot carry a script.
         self.scripts["send_result"](
             keys=[self.record_key(verification_id)],
             args=[send_number, outcome, message_id or "", endpoint, now_ms, delivery_status,
                   json.dumps(errors or [])])
+        if message_id:
+            # The text is out and its code is stored: if only the map's node fails (a cluster), answering 503
+            # would tell the caller nothing was sent. Its delivery updates are lost instead, and said so.
+            try:
+                with available():
+                    self.redis.set(f"{PREFIX}:msg:{message_id}", f"{verification_id}|{send_number}",
+                                   px=retention_ms)
+            except StoreUnavailable:
+                log.warning("message map not stored: delivery updates of this send will be ignored",
+                            extra={"verification_id": verification_id})
 
     @guarded
     def verify(self, *, phone: str, purpose: str, code_hash: bytes, now_ms: int, max_attempts: int,
@@ -278,4 +285,7 @@ class Store:
 
     @guarded
     def ping(self) -> bool:
+        if hasattr(self.redis, "get_primaries"):
+            # Redis Cluster: ready only when every master answers, since each serves a share of the numbers.
+            return bool(self.redis.ping(target_nodes=self.redis.PRIMARIES))
         return bool(self.redis.ping())

@@ -5,12 +5,16 @@ Lua scripts, routed by slot. Further modules' tests join by being imported the s
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 from redis.cluster import RedisCluster as ClusterClient
 
 from otpservice import codes
 from otpservice.store import Store
-from tests.conftest import store_client
+from tests.conftest import CLIENT_KEY, outbox, store_client
+from tests.redis_cluster import RedisCluster
+from tests.redis_server import RedisServer
 from tests.test_concurrency import (  # noqa: F401  (collected here, on the cluster)
     test_fifty_concurrent_requests_for_one_number_send_one_sms,
     test_fifty_concurrent_wrong_codes_use_at_most_the_allowed_attempts,
@@ -65,3 +69,40 @@ def test_a_numbers_keys_share_one_slot_and_numbers_spread_over_the_masters(clien
         assert base == f"otp:{{{codes.bucket(number)}}}"
     holders = {cluster.get_node_from_key(f"otp:{{{bucket}}}:x").name for bucket in slots_by_bucket}
     assert len(holders) >= 2  # twelve random buckets on one master of three: about one chance in 60,000
+
+
+def test_a_lost_master_fails_closed_and_the_cluster_recovers_without_a_restart(make_app, sim):
+    """Its own cluster, since this one loses a node: every answer 503 meanwhile, then service resumes."""
+    cluster = RedisCluster().start()
+    restarted = None
+    try:
+        client = make_app(redis_url=cluster.url, redis_timeout=0.5).test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {CLIENT_KEY}"
+        assert client.post("/request-code", json={"phone_number": "+13125550230"}).status_code == 202
+        victim = cluster.nodes[0]
+        victim.stop()
+        answers = []
+        for number in [f"+1312555{n:04d}" for n in range(231, 239)]:
+            response = client.post("/request-code", json={"phone_number": number})
+            answers.append(response.status_code)
+            # Never a 503 for a text that went out, never a text behind a 503.
+            if response.status_code == 503:
+                assert response.get_json()["error"]["code"] == "store_unavailable" and outbox(sim, number) == []
+            else:
+                assert response.status_code == 202 and len(outbox(sim, number)) == 1
+        assert 503 in answers  # numbers of the lost master's slots cannot be served
+        assert client.get("/readyz").status_code == 503
+        restarted = RedisServer(*victim.extra_args, port=victim.port, directory=victim.dir).start()
+        deadline = time.monotonic() + 30  # the node rejoins and the cluster votes itself ok again
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        numbers = [f"+1312555{n:04d}" for n in range(240, 246)]  # some surely hash to the restarted node
+        deadline = time.monotonic() + 30
+        while client.post("/request-code", json={"phone_number": numbers[0]}).status_code != 202:
+            assert time.monotonic() < deadline, "the cluster never served again"
+            time.sleep(0.2)
+        assert all(client.post("/request-code", json={"phone_number": n}).status_code == 202 for n in numbers[1:])
+    finally:
+        if restarted:
+            restarted.stop()
+        cluster.cleanup()
