@@ -44,7 +44,8 @@ TELNYX_OPERATIONS = {"/messages": "send_message", "/messages/number_pool": "send
                      "/messaging_optouts": "list_opt_outs"}
 TELNYX_OUTCOMES = ("2xx", "4xx", "5xx", "timeout", "connection_error", "error")
 REDIS_ERRORS = ("ConnectionError", "TimeoutError", "BusyLoadingError", "ReadOnlyError", "ClusterDownError",
-                "TryAgainError", "ResponseError", "MovedError", "AskError", "MasterNotFoundError")
+                "TryAgainError", "ResponseError", "MovedError", "AskError", "MasterNotFoundError",
+                "RedisClusterException")
 HTTP_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
 # Seconds from send to carrier-confirmed delivery: most texts land in seconds, a slow carrier in minutes.
 DELIVERY_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800)

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
+from redis.commands.core import Script
+from redis.connection import Encoder
 from redis.retry import Retry
 
 from otpservice.config import ConfigError
@@ -125,10 +129,43 @@ def sentinel_client(servers: ServerList, *, timeout: float) -> redis.Redis:
                                password=servers.password, retry=Retry(NoBackoff(), 0), **common)
 
 
-def cluster_client(servers: ServerList, *, timeout: float):
+def cluster_client(servers: ServerList, *, timeout: float) -> LazyCluster:
     """A Redis Cluster client: keys are routed by slot; MOVED/ASK redirects are followed, failures never retried."""
     from redis.cluster import ClusterNode, RedisCluster
 
-    return RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in servers.hosts],
-                        username=servers.username, password=servers.password, ssl=servers.tls,
-                        socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+    return LazyCluster(lambda: RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in servers.hosts], username=servers.username,
+        password=servers.password, ssl=servers.tls, socket_timeout=timeout, socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0)))
+
+
+class LazyCluster:
+    """A RedisCluster made on first use: RedisCluster() reads the topology at once and raises when no node
+    answers, and the service must start anyway (failing closed, /readyz 503) and recover when the cluster does.
+    """
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def client(self) -> Any:
+        """The RedisCluster, made now if need be; no node answering is a ConnectionError, like any outage."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    try:
+                        self._client = self._build()
+                    except redis.exceptions.RedisClusterException as exc:
+                        raise redis.exceptions.ConnectionError(str(exc)) from exc
+        return self._client
+
+    def get_encoder(self) -> Encoder:
+        # Script hashes its text at registration, before any connection: RedisCluster's own default encoding.
+        return Encoder("utf-8", "strict", False)
+
+    def register_script(self, script: str) -> Script:
+        return Script(self, script)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client(), name)

@@ -47,7 +47,22 @@ def redis_url(redis_cluster):
 
 
 def test_the_app_really_talks_to_a_cluster(app):
-    assert isinstance(app.extensions["otp.redis"], ClusterClient)
+    assert isinstance(app.extensions["otp.redis"].client(), ClusterClient)
+
+
+def test_the_app_starts_while_the_cluster_is_down_and_serves_once_it_is_up(make_app, sim):
+    cluster = RedisCluster()  # its nodes' ports, not started yet
+    try:
+        client = make_app(redis_url=cluster.url, redis_timeout=0.5).test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {CLIENT_KEY}"
+        assert client.get("/readyz").status_code == 503
+        refused = client.post("/request-code", json={"phone_number": "+13125550250"})
+        assert refused.status_code == 503 and outbox(sim, "+13125550250") == []
+        cluster.start()
+        assert client.get("/readyz").status_code == 200
+        assert client.post("/request-code", json={"phone_number": "+13125550250"}).status_code == 202
+    finally:
+        cluster.cleanup()
 
 
 def test_a_numbers_keys_share_one_slot_and_numbers_spread_over_the_masters(client, sim, redis_cluster, redis_url):
