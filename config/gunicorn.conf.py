@@ -12,15 +12,8 @@ from otpservice.config import Settings
 
 settings = Settings.from_env()
 
-# prometheus_client picks its storage when a worker first imports it, from PROMETHEUS_MULTIPROC_DIR. Workers
-# fork from this master after this file runs (preload_app is off), so setting the variable here, before any
-# of them exists, is the one place that puts every worker's values in shared files /metrics can add up. This
-# is the only environment write in the project; OTP_METRICS_DIR tells the app the same directory.
-METRICS_DIR = settings.metrics_dir or tempfile.mkdtemp(prefix="otp-metrics-")
 OWN_METRICS_DIR = not settings.metrics_dir
-os.makedirs(METRICS_DIR, exist_ok=True)
-os.environ["PROMETHEUS_MULTIPROC_DIR"] = METRICS_DIR
-os.environ["OTP_METRICS_DIR"] = METRICS_DIR
+metrics_dir = settings.metrics_dir
 
 bind = f"{settings.host}:{settings.port}"
 # I/O-bound work (Redis, Telnyx): processes for the cores, threads to wait on the network.
@@ -52,11 +45,20 @@ logconfig_dict = {
 
 
 def on_starting(server):
-    """Drop files a previous run left in a configured metrics directory: their counts are not this run's."""
-    if not OWN_METRICS_DIR:
-        for name in os.listdir(METRICS_DIR):
-            if name.endswith(".db"):
-                os.remove(os.path.join(METRICS_DIR, name))
+    """Give every worker one metrics directory: a fresh temp dir, or OTP_METRICS_DIR emptied of a past run."""
+    global metrics_dir
+    if OWN_METRICS_DIR:
+        metrics_dir = tempfile.mkdtemp(prefix="otp-metrics-")
+    os.makedirs(metrics_dir, exist_ok=True)
+    for name in os.listdir(metrics_dir):
+        if name.endswith(".db"):  # a previous run's counts are not this run's
+            os.remove(os.path.join(metrics_dir, name))
+    # prometheus_client picks its storage when a worker first imports it, from PROMETHEUS_MULTIPROC_DIR.
+    # Workers fork from this master after this hook (preload_app is off), so setting the variable here, before
+    # any of them exists, is what puts every worker's values in files /metrics can add up. This is the only
+    # environment write in the project; OTP_METRICS_DIR tells the app the same directory.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    os.environ["OTP_METRICS_DIR"] = metrics_dir
 
 
 def child_exit(server, worker):
@@ -68,5 +70,5 @@ def child_exit(server, worker):
 
 def on_exit(server):
     """Remove the temporary metrics directory this file made."""
-    if OWN_METRICS_DIR:
-        shutil.rmtree(METRICS_DIR, ignore_errors=True)
+    if OWN_METRICS_DIR and metrics_dir:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -138,9 +138,10 @@ def test_gunicorn_workers_add_up_in_metrics_and_log_json(redis_url, sim, sim_sig
             assert value(text, "otp_http_requests_total", route="/verify", method="POST", status="200") == \
                 len(numbers)
     finally:
-        assert server.stop() == 0  # a graceful stop on SIGTERM
+        stopped = server.stop()
         output = server.output()
         server.cleanup()
+    assert stopped == 0  # a graceful stop on SIGTERM
     lines = output.splitlines()
     assert lines and all(isinstance(json.loads(line), dict) for line in lines)  # gunicorn's own lines too
     access = [json.loads(line) for line in lines if '"otpservice.access"' in line]
