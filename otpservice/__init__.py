@@ -19,7 +19,8 @@ def create_app(settings=None, *, redis_client=None, telnyx=None, clock: Callable
 
     `redis_client`, `telnyx` and `clock` let tests hand in real collaborators they started themselves.
     """
-    from otpservice import admin, api, health, logs, openapi, web
+    from otpservice import admin, api, health, logs, metrics, openapi, web
+    from otpservice import store as store_module
     from otpservice import webhooks
     from otpservice.config import Settings
     from otpservice.delivery import DeliveryService
@@ -40,20 +41,24 @@ def create_app(settings=None, *, redis_client=None, telnyx=None, clock: Callable
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
+    events = metrics.init_app(app, metrics.process_metrics(), metrics_dir=settings.metrics_dir)
+    store_module.on_redis_error(metrics.process_metrics().redis_error)
     client = redis_client if redis_client is not None else connect(settings.redis_url,
                                                                    timeout=settings.redis_timeout)
     store = Store(client, secret=settings.code_secret.encode())
     optouts = OptOutRegistry(client)
     telnyx = telnyx or TelnyxClient(api_key=settings.telnyx_api_key, base_url=settings.telnyx_base_url,
                                     timeout=(3.05, settings.telnyx_timeout))
+    if getattr(telnyx, "events", None) is None:
+        telnyx.events = events  # a client handed in (tests) is timed like our own
     app.extensions.update({
         "otp.settings": settings, "otp.redis": client, "otp.store": store, "otp.optouts": optouts,
         "otp.telnyx": telnyx, "otp.clock": clock,
         "otp.verifications": VerificationService(settings=settings, store=store, telnyx=telnyx,
-                                                 optouts=optouts, clock=clock),
+                                                 optouts=optouts, clock=clock, events=events),
         "otp.delivery": DeliveryService(store=DeliveryStore(client), optouts=optouts,
                                         public_key=settings.telnyx_public_key,
-                                        event_ttl=settings.webhook_event_ttl, clock=clock),
+                                        event_ttl=settings.webhook_event_ttl, clock=clock, events=events),
     })
     if settings.totp_enabled:
         from otpservice import totp, totp_api

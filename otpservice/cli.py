@@ -95,7 +95,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         settings = config.Settings.from_env()
         argv += ["--bind", f"{settings.host}:{settings.port}"]
-    argv += args.gunicorn_args
+    # `otpservice serve -- --workers 8`: argparse keeps the `--` that lets gunicorn's flags through.
+    argv += args.gunicorn_args[1:] if args.gunicorn_args[:1] == ["--"] else args.gunicorn_args
     config.Settings.from_env()  # refuse to start (naming what is missing) before forking any worker
     os.execvp(sys.executable, [sys.executable, "-m", *argv])
     return 0
@@ -152,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_sim)
     serve = sub.add_parser("serve", help="run the service under gunicorn")
     serve.add_argument("--config", help="gunicorn config file (default config/gunicorn.conf.py)")
-    serve.add_argument("gunicorn_args", nargs=argparse.REMAINDER)
+    serve.add_argument("gunicorn_args", nargs=argparse.REMAINDER, help="-- then gunicorn flags, e.g. -- --workers 8")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("config", help="list every setting").set_defaults(func=cmd_config)
     optouts = sub.add_parser("optouts", help="the opt-out registry (OTP_REDIS_URL, Telnyx settings)")

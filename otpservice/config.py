@@ -125,6 +125,13 @@ class Settings:
     app_name: str = setting("OTP_APP_NAME", "otpservice", "name shown in the text message and TOTP issuer")
     max_body_bytes: int = setting("OTP_MAX_BODY_BYTES", 65536, "largest request body accepted", parse=int)
     log_level: str = setting("OTP_LOG_LEVEL", "INFO", "log level")
+    workers: int = setting("OTP_WORKERS", 0, "gunicorn worker processes; 0: 2 x CPU cores + 1", parse=int)
+    threads: int = setting("OTP_THREADS", 4, "threads per gunicorn worker", parse=int)
+    worker_timeout: int = setting("OTP_WORKER_TIMEOUT", 30,
+                                  "seconds a request may take before gunicorn restarts its worker", parse=int)
+    metrics_dir: str = setting("OTP_METRICS_DIR", "",
+                               "directory for prometheus_client's multiprocess files (gunicorn.conf.py makes a "
+                               "fresh temp dir when unset); empty outside gunicorn: one process's metrics")
     test_numbers: dict = setting("OTP_TEST_NUMBERS", {}, "number=code pairs that never reach Telnyx",
                                  parse=_mapping)
     allow_test_numbers: bool = setting("OTP_ALLOW_TEST_NUMBERS", False, "allow OTP_TEST_NUMBERS in production",
@@ -220,6 +227,9 @@ class Settings:
             raise ConfigError("OTP_RESEND_COOLDOWN must be >= 0 and OTP_RECORD_RETENTION >= OTP_CODE_TTL")
         if self.webhook_event_ttl < 600:  # a replay can come within ±300 s of the signed timestamp
             raise ConfigError("OTP_WEBHOOK_EVENT_TTL must be at least 600 seconds")
+        if self.workers < 0 or self.threads < 1 or self.worker_timeout <= self.telnyx_timeout:
+            raise ConfigError("OTP_WORKERS must be >= 0, OTP_THREADS >= 1 and OTP_WORKER_TIMEOUT above "
+                              "OTP_TELNYX_TIMEOUT")
         for name, value in (("OTP_SEND_ENDPOINT", self.send_endpoint),
                             ("OTP_FAILOVER_ENDPOINT", self.failover_endpoint or "messages")):
             if value not in SEND_ENDPOINTS:

@@ -23,7 +23,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import redis
 
@@ -37,8 +37,16 @@ ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
                 redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
-                redis.exceptions.ResponseError)
+                redis.exceptions.ResponseError, redis.exceptions.RedisClusterException)
 SCRIPTS = ("begin_send", "verify", "cancel", "send_result", "rate_hit")
+# Called with the error's class name on every Redis failure (metrics count them); process-wide, like the errors.
+ERROR_LISTENERS: list[Callable[[str], None]] = []
+
+
+def on_redis_error(listener: Callable[[str], None]) -> None:
+    """Have `listener(error class name)` called on every Redis failure (added once however often called)."""
+    if listener not in ERROR_LISTENERS:
+        ERROR_LISTENERS.append(listener)
 
 
 @contextlib.contextmanager
@@ -48,6 +56,8 @@ def available() -> Iterator[None]:
         yield
     except REDIS_ERRORS as exc:
         log.warning("redis unavailable: %s", type(exc).__name__)
+        for listener in ERROR_LISTENERS:
+            listener(type(exc).__name__)
         raise StoreUnavailable() from exc
 
 
@@ -70,22 +80,44 @@ class ScriptPipeline:
 
     redis-py's own pipelined scripts first send SCRIPT EXISTS: one more round trip on every call. Here a
     script missing on the server (restart, SCRIPT FLUSH) fails with NOSCRIPT without running, and only that
-    call is run again through the Script object, which loads it.
+    call is run again through the Script object, which loads it. On Redis Cluster the calls touch different
+    slots and redis-py's cluster pipeline cannot carry scripts, so they run one by one, in order.
     """
 
     def __init__(self, client: redis.Redis, scripts: dict[str, Any]) -> None:
-        self.pipe = client.pipeline(transaction=False)
+        self.client = client
         self.scripts = scripts
+        self.cluster = hasattr(client, "get_primaries")
+        self.pipe = None if self.cluster else client.pipeline(transaction=False)
+        self.queued: list[tuple[str, tuple, dict]] = []  # (script name or command, args, options)
         self.calls: dict[int, tuple[str, list, list]] = {}
 
+    def __len__(self) -> int:
+        return len(self.queued)
+
     def script(self, name: str, keys: list, args: list) -> None:
-        self.calls[len(self.pipe)] = (name, keys, args)
-        self.pipe.evalsha(self.scripts[name].sha, len(keys), *keys, *args)
+        self.calls[len(self.queued)] = (name, keys, args)
+        self.queued.append((name, (keys, args), {}))
+        if self.pipe is not None:
+            self.pipe.evalsha(self.scripts[name].sha, len(keys), *keys, *args)
 
     def __getattr__(self, command: str) -> Any:
-        return getattr(self.pipe, command)  # plain commands (set, zrem, ...) go straight to the pipeline
+        def queue(*args, **options):  # plain commands (set, zrem, ...)
+            self.queued.append((command, args, options))
+            if self.pipe is not None:
+                getattr(self.pipe, command)(*args, **options)
+        return queue
 
     def execute(self) -> list[Any]:
+        if self.pipe is None:
+            results = []
+            for index, (name, args, options) in enumerate(self.queued):
+                if index in self.calls:
+                    keys, argv = args
+                    results.append(self.scripts[name](keys=keys, args=argv))
+                else:
+                    results.append(getattr(self.client, name)(*args, **options))
+            return results
         results = self.pipe.execute(raise_on_error=False)
         for index, result in enumerate(results):
             if isinstance(result, redis.exceptions.NoScriptError):
@@ -251,6 +283,8 @@ class Store:
                      json.dumps(errors or [])])
         if message_id:
             pipe.set(f"{PREFIX}:msg:{message_id}", f"{verification_id}|{send_number}", px=retention_ms)
+        # The record is written first; if only the map fails (its node is down on a cluster), the caller still
+        # knows the text went out (VerificationService answers 202 and logs that deliveries will be missed).
         pipe.execute()
 
     @guarded
@@ -321,4 +355,7 @@ class Store:
 
     @guarded
     def ping(self) -> bool:
+        if hasattr(self.redis, "get_primaries"):
+            # Redis Cluster: ready only when every master answers, since each serves a share of the numbers.
+            return bool(self.redis.ping(target_nodes=self.redis.PRIMARIES))
         return bool(self.redis.ping())

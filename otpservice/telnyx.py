@@ -246,6 +246,7 @@ class TelnyxClient:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
+        events: Callable[..., None] | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key is required")
@@ -257,11 +258,27 @@ class TelnyxClient:
         self._owns_session = session is None
         self.session = session or build_session()
         self._clock = clock
+        # events("telnyx_call", path=, outcome=, seconds=) after every call: the app's metrics hook.
+        self.events = events
 
     def __repr__(self) -> str:
         return f"TelnyxClient(base_url={self.base_url!r})"  # never the key
 
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One call with auth and timeout, timed for the events hook."""
+        started, outcome = time.perf_counter(), "error"
+        try:
+            response = self._call(method, path, **kwargs)
+            outcome = f"{response.status_code // 100}xx"
+            return response
+        except TelnyxUnavailable as exc:
+            outcome = "timeout" if exc.title == "Timed out" else "connection_error"
+            raise
+        finally:
+            if self.events is not None:
+                self.events("telnyx_call", path=path, outcome=outcome, seconds=time.perf_counter() - started)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One call with auth and timeout; network failures become TelnyxUnavailable."""
         headers = {
             "Authorization": f"Bearer {self._api_key}",

@@ -24,6 +24,21 @@ def redis_url(redis_server):
     return redis_server.url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A real 3-master Redis Cluster on free ports for the whole session (started only by tests that ask)."""
+    from tests.redis_cluster import RedisCluster
+    cluster = RedisCluster().start()
+    yield cluster
+    cluster.cleanup()
+
+
+def store_client(url: str):
+    """A client for any URL the service accepts (a cluster's too): scan_iter then sees every node's keys."""
+    from otpservice.redisconn import connect
+    return connect(url, timeout=5.0)
+
+
 # -- the service and the simulator ------------------------------------------------------------------------
 import threading  # noqa: E402
 import time  # noqa: E402

@@ -23,10 +23,10 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server child process on a free loopback port, with no persistence."""
 
-    def __init__(self, *extra_args: str, port: int | None = None) -> None:
+    def __init__(self, *extra_args: str, port: int | None = None, directory: str | None = None) -> None:
         self.port = port or free_port()
         self.extra_args = list(extra_args)
-        self.dir = tempfile.mkdtemp(prefix="otp-redis-")
+        self.dir = directory or tempfile.mkdtemp(prefix="otp-redis-")  # a restart reuses its node's files
         self.proc: subprocess.Popen | None = None
 
     @property

@@ -1,0 +1,75 @@
+"""The logs of a whole request/verify/read/cancel cycle: JSON lines, request ids, and nothing secret.
+
+Covers the routes on this branch; the webhook route joins the cycle when it lands (a signed post).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+import pytest
+import requests
+from flask import has_request_context
+
+from otpservice.logs import JsonFormatter
+from tests.conftest import CLIENT_KEY, SIM_API_KEY, code_from, outbox
+
+NUMBER = "+13125550150"
+OTHER = "+447400123450"
+
+
+class Lines(logging.Handler):
+    """Formats every record of this thread (the test client's requests) as the service's JSON line."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.thread = threading.get_ident()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # The service's own loggers, and anything else logged while the app serves a request; the test's own
+        # calls to the simulator (outside any request) are not the service's logs.
+        ours = record.name.startswith("otpservice") and not record.name.startswith("otpservice.sandbox")
+        if record.thread == self.thread and (ours or has_request_context()):
+            self.lines.append(self.format(record))  # formatted now, inside the request, as in production
+
+
+@pytest.fixture
+def captured():
+    root, handler = logging.getLogger(), Lines()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield handler.lines
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def test_a_full_cycle_logs_json_with_request_ids_and_no_secret(client, sim, captured):
+    sent = client.post("/request-code", json={"phone_number": NUMBER}, headers={"X-Request-ID": "req-given-1"})
+    assert sent.headers["X-Request-ID"] == "req-given-1"
+    vid = sent.get_json()["verification_id"]
+    code = code_from(outbox(sim, NUMBER)[0])
+    wrong = "000000" if code != "000000" else "111111"
+    client.post("/verify", json={"phone_number": NUMBER, "code": wrong})
+    client.post("/verify", json={"verification_id": vid, "code": code})
+    client.get(f"/verifications/{vid}")
+    client.delete(f"/verifications/{vid}")
+    requests.post(f"{sim.url}/sim/faults", json={"mode": "http_500", "count": 1}, timeout=5)
+    client.post("/request-code", json={"phone_number": OTHER, "locale": "en"})  # a failed send logs warnings
+    client.post("/verify", json={"phone_number": NUMBER, "code": code}, headers={"Authorization": "Bearer leaked-key"})
+    client.post("/request-code", data="{not json", content_type="application/json")
+
+    entries = [json.loads(line) for line in captured]  # every line is one JSON object
+    assert len(entries) >= 9 and all(isinstance(entry, dict) for entry in entries)
+    assert all(entry.get("request_id") for entry in entries)  # every line here was logged inside a request
+    access = [entry for entry in entries if entry["logger"] == "otpservice.access"]
+    assert len(access) == 8 and access[0]["request_id"] == "req-given-1"
+    assert len({entry["request_id"] for entry in access}) == 8
+    assert any(entry["level"] == "WARNING" for entry in entries)  # the failed send was logged...
+    text = "\n".join(captured)
+    for secret in (NUMBER, NUMBER[1:], OTHER, OTHER[1:], code, CLIENT_KEY, SIM_API_KEY, "leaked-key"):
+        assert secret not in text  # ...without a number, code or key
+    assert "+1312*****50" in text  # numbers appear masked
