@@ -32,7 +32,8 @@ def create(url: str, secret: bytes, block: int, start: int, stop: int, code: str
     for i in range(start, stop):
         phone = phone_for(block, i)
         the_code = code or codes.generate_code(6)
-        res = store.begin_send(phone=phone, purpose="login", code_hash=codes.code_hash(secret, phone, "login", the_code),
+        res = store.begin_send(phone=phone, purpose="login",
+                               code_hash=codes.code_hash(secret, phone, "login", the_code),
                                now_ms=now_ms, ttl_ms=TTL_MS, retention_ms=RETENTION_MS, cooldown_ms=COOLDOWN_MS,
                                skip_cooldown_after_failure=True)
         store.record_send(res.verification_id, res.send_count, outcome="sent", message_id=str(uuid.uuid4()),

@@ -380,7 +380,8 @@ def print_report(report: dict) -> None:
     out.append(f"\nmachine: {m['cpu']} x{m['nproc']}, Python {m['python']}, Redis {m['redis']}, "
                f"load generator {report['loadgen']}")
     out.append(f"each row: {report['args']['duration']} s or {report['args']['max_requests']} requests, "
-               f"{report['args']['connections_per_worker']} connections per worker, threads={report['args']['threads']}")
+               f"{report['args']['connections_per_worker']} connections per worker, "
+               f"threads={report['args']['threads']}")
     for table in report["tables"]:
         w = table["workers"]
         out.append(f"\n## {w} gunicorn worker(s)  (start-up to ready: service {table['startup']['service']:.2f} s, "
@@ -399,8 +400,9 @@ def print_report(report: dict) -> None:
             ratio = s["rps"] / f["rps"] if f["rps"] else 0.0
             target = THROUGHPUT_TARGETS[route]
             verdict = "held" if ratio >= target else "missed"
-            out.append(f"| {route:24} | {s['rps']:13.0f} | {s['p50_ms']:7.1f} | {s['p99_ms']:7.1f} | {f['rps']:11.0f} | "
-                       f"{f['p50_ms']:7.1f} | {f['p99_ms']:7.1f} | {ratio:5.2f} | ≥{target:.2f} {verdict} |")
+            out.append(f"| {route:24} | {s['rps']:13.0f} | {s['p50_ms']:7.1f} | {s['p99_ms']:7.1f} "
+                       f"| {f['rps']:11.0f} | {f['p50_ms']:7.1f} | {f['p99_ms']:7.1f} | {ratio:5.2f} "
+                       f"| ≥{target:.2f} {verdict} |")
         odd = [f"{route} {side}: {r['statuses']}" for route in ROUTES for side, r in table["rows"][route].items()
                if r and (r["requests"] - r["expected"] > 0.01 * max(1, r["requests"]) or r["socket_errors"])]
         if odd:
@@ -427,7 +429,8 @@ def print_report(report: dict) -> None:
         out.append("| pending verifications | used_memory before | after | per verification | keys |")
         out.append("|---|---|---|---|---|")
         for g in mem["growth"]:
-            out.append(f"| {g['n']:,} | {g['before']:,} | {g['after']:,} | {g['per_verification']:.0f} B | {g['keys']:,} |")
+            out.append(f"| {g['n']:,} | {g['before']:,} | {g['after']:,} | {g['per_verification']:.0f} B "
+                       f"| {g['keys']:,} |")
     out.append("\n## Targets")
     for line in targets(report):
         out.append("- " + line)
@@ -479,7 +482,8 @@ def machine() -> dict:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True, check=False).stdout.split()
+    redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True,
+                                   check=False).stdout.split()
     return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
             "redis": next((w[2:] for w in redis_version if w.startswith("v=")), "?")}
 

@@ -325,7 +325,7 @@ class Store:
         pipe = self.redis.pipeline(transaction=False)
         for vid in ids:
             pipe.hgetall(self.record_key(vid))
-        return [Verification.from_hash(vid, raw, now_ms) for vid, raw in zip(ids, pipe.execute()) if raw]
+        return [Verification.from_hash(vid, raw, now_ms) for vid, raw in zip(ids, pipe.execute(), strict=True) if raw]
 
     # -- idempotency ---------------------------------------------------------------------------------
     def idempotency_key(self, client: str, key: str) -> str:

@@ -36,6 +36,27 @@ from tests.test_core_api import (  # noqa: F401
     test_verify_by_verification_id,
 )
 
+from tests.test_delivery import (  # noqa: F401  (webhooks on the cluster)
+    hook,
+    test_carrier_errors_are_kept,
+    test_failed_latest_send_skips_the_cooldown,
+    test_finalized_before_sent_never_moves_back,
+    test_sent_then_delivered,
+    test_terminal_states_are_final,
+)
+from tests.test_limits_concurrency import (  # noqa: F401  (limits on the cluster)
+    serve,
+    test_fifty_parallel_against_the_global_ceiling,
+    test_fifty_parallel_for_one_number_across_purposes_get_the_number_budget,
+    test_fifty_parallel_from_one_ip_get_the_ip_budget,
+)
+from tests.test_send_gate import (  # noqa: F401
+    test_ip_limit_uses_body_client_ip_and_ipv6_slash_64,
+    test_per_number_limits_trip_at_their_number_with_exact_retry_after,
+    test_prefix_and_country_limits,
+    test_refusal_by_a_later_budget_refunds_the_others,
+)
+
 pytestmark = pytest.mark.slow
 
 
@@ -121,3 +142,13 @@ def test_a_lost_master_fails_closed_and_the_cluster_recovers_without_a_restart(m
         if restarted:
             restarted.stop()
         cluster.cleanup()
+
+
+def test_inbound_stop_and_start_on_the_cluster(client, hook, sim):  # noqa: F811 (the imported fixture)
+    """The opt-out record (number's slot) and its index (its own slot) are written across nodes."""
+    from tests.webhook_support import inbound_event
+    assert hook(inbound_event("+13125550260", "STOP")).status_code == 200
+    refused = client.post("/request-code", json={"phone_number": "+13125550260"})
+    assert refused.status_code == 409 and outbox(sim, "+13125550260") == []
+    assert hook(inbound_event("+13125550260", "START")).status_code == 200
+    assert client.post("/request-code", json={"phone_number": "+13125550260"}).status_code == 202

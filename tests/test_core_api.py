@@ -195,8 +195,9 @@ def test_no_redis_value_or_key_contains_a_code(client, sim, redis_url):
     dump = []
     for key in store.scan_iter():
         kind = store.type(key).decode()
-        value = {"string": lambda: [store.get(key)], "hash": lambda: list(store.hgetall(key).items()),
-                 "zset": lambda: store.zrange(key, 0, -1)}[kind]()
+        readers = {"string": lambda k: [store.get(k)], "hash": lambda k: list(store.hgetall(k).items()),
+                   "zset": lambda k: store.zrange(k, 0, -1)}
+        value = readers[kind](key)
         dump.append(repr((key, value)))
         assert store.pttl(key) > 0, f"{key!r} has no expiry"
     text = "\n".join(dump)

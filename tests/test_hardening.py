@@ -32,7 +32,8 @@ def dump(redis_url: str) -> dict[bytes, tuple[str, object, int]]:
     out = {}
     for key in store.scan_iter(count=1000):
         kind = store.type(key).decode()
-        readers = {"string": store.get, "hash": store.hgetall, "zset": lambda k: store.zrange(k, 0, -1, withscores=True),
+        readers = {"string": store.get, "hash": store.hgetall,
+                   "zset": lambda k: store.zrange(k, 0, -1, withscores=True),
                    "set": store.smembers, "list": lambda k: store.lrange(k, 0, -1)}
         out[key] = (kind, readers[kind](key), store.pttl(key))
     return out
@@ -96,7 +97,8 @@ def test_a_full_cycle_leaves_only_expiring_keys_and_no_code(app, client, sim, cl
     keys = dump(redis_url)
     assert len(keys) > 10
     persistent = {key for key, (_, _, ttl) in keys.items() if ttl < 0}
-    allowed = re.compile(rb"^otp:(oo:index|oo:src:[a-z_]+|\{[0-9a-f]{4}\}:oo:[0-9a-f]+|\{t[0-9a-f]{4}\}:totp:f:[0-9a-f]+)$")
+    allowed = re.compile(rb"^otp:(oo:index|oo:src:[a-z_]+|\{[0-9a-f]{4}\}:oo:[0-9a-f]+"
+                         rb"|\{t[0-9a-f]{4}\}:totp:f:[0-9a-f]+)$")
     assert all(allowed.match(key) for key in persistent), persistent
     text = repr(keys)
     for code in codes:

@@ -1,12 +1,15 @@
 """The logs of a whole request/verify/read/cancel cycle: JSON lines, request ids, and nothing secret.
 
-Covers the routes on this branch; the webhook route joins the cycle when it lands (a signed post).
+Webhooks included: a signed delivery report, a forged one, and an inbound STOP.
 """
 from __future__ import annotations
 
 import json
 import logging
 import threading
+import time
+
+import nacl.signing
 
 import pytest
 import requests
@@ -14,9 +17,11 @@ from flask import has_request_context
 
 from otpservice.logs import JsonFormatter
 from tests.conftest import CLIENT_KEY, SIM_API_KEY, code_from, outbox
+from tests.webhook_support import delivery_event, inbound_event, post_signed
 
 NUMBER = "+13125550150"
 OTHER = "+447400123450"
+STOPPER = "+13125550151"
 
 
 class Lines(logging.Handler):
@@ -47,7 +52,7 @@ def captured():
     root.setLevel(level)
 
 
-def test_a_full_cycle_logs_json_with_request_ids_and_no_secret(client, sim, captured):
+def test_a_full_cycle_logs_json_with_request_ids_and_no_secret(client, sim, captured, sim_signing_key):
     sent = client.post("/request-code", json={"phone_number": NUMBER}, headers={"X-Request-ID": "req-given-1"})
     assert sent.headers["X-Request-ID"] == "req-given-1"
     vid = sent.get_json()["verification_id"]
@@ -56,6 +61,14 @@ def test_a_full_cycle_logs_json_with_request_ids_and_no_secret(client, sim, capt
     client.post("/verify", json={"phone_number": NUMBER, "code": wrong})
     client.post("/verify", json={"verification_id": vid, "code": code})
     client.get(f"/verifications/{vid}")
+    message_id = sent.get_json()["delivery"]["message_id"]
+    assert post_signed(client, delivery_event(message_id, "delivered"), sim_signing_key,
+                       timestamp=time.time()).status_code == 200
+    forged = nacl.signing.SigningKey.generate()
+    assert post_signed(client, delivery_event(message_id, "delivery_failed"), forged,
+                       timestamp=time.time()).status_code == 401
+    stop = post_signed(client, inbound_event(STOPPER, "STOP"), sim_signing_key, timestamp=time.time())
+    assert stop.status_code == 200
     client.delete(f"/verifications/{vid}")
     requests.post(f"{sim.url}/sim/faults", json={"mode": "http_500", "count": 1}, timeout=5)
     client.post("/request-code", json={"phone_number": OTHER, "locale": "en"})  # a failed send logs warnings
@@ -66,10 +79,11 @@ def test_a_full_cycle_logs_json_with_request_ids_and_no_secret(client, sim, capt
     assert len(entries) >= 9 and all(isinstance(entry, dict) for entry in entries)
     assert all(entry.get("request_id") for entry in entries)  # every line here was logged inside a request
     access = [entry for entry in entries if entry["logger"] == "otpservice.access"]
-    assert len(access) == 8 and access[0]["request_id"] == "req-given-1"
-    assert len({entry["request_id"] for entry in access}) == 8
+    assert len(access) == 11 and access[0]["request_id"] == "req-given-1"
+    assert len({entry["request_id"] for entry in access}) == 11
     assert any(entry["level"] == "WARNING" for entry in entries)  # the failed send was logged...
     text = "\n".join(captured)
-    for secret in (NUMBER, NUMBER[1:], OTHER, OTHER[1:], code, CLIENT_KEY, SIM_API_KEY, "leaked-key"):
+    for secret in (NUMBER, NUMBER[1:], OTHER, OTHER[1:], STOPPER, STOPPER[1:], code, CLIENT_KEY, SIM_API_KEY,
+                   "leaked-key"):
         assert secret not in text  # ...without a number, code or key
     assert "+1312*****50" in text  # numbers appear masked
