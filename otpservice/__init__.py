@@ -62,7 +62,7 @@ def create_app(settings=None, *, redis_client=None, telnyx=None, clock: Callable
     })
     if settings.totp_enabled:
         from otpservice import totp, totp_api
-        app.extensions["otp.totp"] = totp.build_service(settings, client, clock=clock)
+        app.extensions["otp.totp"] = totp.build_service(settings, client, clock=clock, events=events)
         app.register_blueprint(totp_api.bp)
     optout_sync = OptOutSync(registry=optouts, telnyx=telnyx, clock=clock,
                              messaging_profile_id=settings.telnyx_messaging_profile_id)

@@ -147,3 +147,21 @@ def test_gunicorn_workers_add_up_in_metrics_and_log_json(redis_url, sim, sim_sig
     access = [json.loads(line) for line in lines if '"otpservice.access"' in line]
     assert len(access) >= 2 * len(numbers) and all(entry.get("request_id") for entry in access)
     assert not any(number in output for number in numbers) and CLIENT_KEY not in output
+
+
+def test_totp_verifications_are_counted_with_their_channel(client, clock):
+    """The TOTP service gets the app's events too: its verdicts show up under channel="totp"."""
+    import pyotp
+    enrolled = client.post("/totp/enroll", json={"user_id": "metrics-user"}).get_json()
+    totp = pyotp.TOTP(enrolled["secret"])
+    clock.freeze()
+    assert client.post("/totp/confirm", json={"user_id": "metrics-user",
+                                              "code": totp.at(clock())}).status_code == 200
+    before = value(client.get("/metrics").get_data(as_text=True), "otp_verifications_total",
+                   result="approved", channel="totp")
+    clock.advance(30)
+    answer = client.post("/verify", json={"user_id": "metrics-user", "channel": "totp", "code": totp.at(clock())})
+    assert answer.get_json()["valid"] is True
+    after = value(client.get("/metrics").get_data(as_text=True), "otp_verifications_total",
+                  result="approved", channel="totp")
+    assert after == before + 1
