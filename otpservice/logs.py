@@ -43,6 +43,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+def route_of(req) -> str:
+    """The matched route's pattern (`/totp/<user_id>`), so no user id or number in a path reaches the logs."""
+    if req.url_rule is not None:
+        return req.url_rule.rule
+    return scrub(req.path[:200])
+
+
 def configure(level: str = "INFO") -> None:
     """Send every logger's records to stderr as JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
@@ -67,6 +74,6 @@ def init_app(app: Flask) -> None:
     def log_access(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
         elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        access.info("request", extra={"method": request.method, "path": scrub(request.path),
+        access.info("request", extra={"method": request.method, "path": route_of(request),
                                       "status": response.status_code, "duration_ms": round(elapsed, 2)})
         return response

@@ -87,3 +87,13 @@ def test_a_full_cycle_logs_json_with_request_ids_and_no_secret(client, sim, capt
                    "leaked-key"):
         assert secret not in text  # ...without a number, code or key
     assert "+1312*****50" in text  # numbers appear masked
+
+
+def test_access_lines_name_the_route_not_the_path(app, captured):
+    """A number written nationally, or a user id, in a path never reaches the access log."""
+    admin = app.test_client()
+    admin.get("/admin/opt-outs/3125550177", headers={"Authorization": "Bearer test-admin-token"})
+    admin.get("/totp/alice-private-id", headers={"Authorization": f"Bearer {CLIENT_KEY}"})
+    access = [json.loads(line) for line in captured if '"otpservice.access"' in line]
+    assert [entry["path"] for entry in access] == ["/admin/opt-outs/<phone_number>", "/totp/<user_id>"]
+    assert "3125550177" not in "\n".join(captured) and "alice-private-id" not in "\n".join(captured)
