@@ -33,18 +33,23 @@ class PhoneNumber:
         return mask(self.e164)
 
 
-def normalize(raw: object, default_region: str = "") -> PhoneNumber:
+def parse(raw: object, default_region: str = "") -> phonenumbers.PhoneNumber:
     """Parse a caller's number (E.164, or national format of `default_region`) or raise a 4xx error."""
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidRequest("phone_number is required and must be a string.", field="phone_number")
     if len(raw) > MAX_INPUT:
         raise InvalidPhoneNumber("phone_number is too long.")
     try:
-        parsed = phonenumbers.parse(raw, default_region.upper() or None)
+        return phonenumbers.parse(raw, default_region.upper() or None)
     except phonenumbers.NumberParseException:
         raise InvalidPhoneNumber(
             "phone_number must be in E.164 format (+13125550123)"
             + (f" or a national {default_region.upper()} number." if default_region else ".")) from None
+
+
+def normalize(raw: object, default_region: str = "") -> PhoneNumber:
+    """A valid number with what the checks before a send need: E.164, region, country code, type."""
+    parsed = parse(raw, default_region)
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidPhoneNumber("phone_number is not a valid, assigned number range.")
     return PhoneNumber(
@@ -61,15 +66,7 @@ def to_e164(raw: object, default_region: str = "") -> str:
     Validity and number type were checked when the code was requested; a number that parses but was never
     valid has no verification, so it simply finds none.
     """
-    if not isinstance(raw, str) or not raw.strip():
-        raise InvalidRequest("phone_number is required and must be a string.", field="phone_number")
-    if len(raw) > MAX_INPUT:
-        raise InvalidPhoneNumber("phone_number is too long.")
-    try:
-        parsed = phonenumbers.parse(raw, default_region.upper() or None)
-    except phonenumbers.NumberParseException:
-        raise InvalidPhoneNumber("phone_number is not a phone number.") from None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return phonenumbers.format_number(parse(raw, default_region), phonenumbers.PhoneNumberFormat.E164)
 
 
 def mask(e164: str) -> str:

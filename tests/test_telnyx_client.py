@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from otpservice.sandbox import SimulatorServer, WebhookRecorder
+from otpservice.sandbox import WebhookRecorder
 from otpservice.telnyx import (
     SentMessage,
     TelnyxClient,
@@ -23,6 +23,7 @@ from otpservice.telnyx import (
     normalise_cost,
     parse_retry_after,
 )
+from tests.sim_fixtures import simulator_fixtures
 
 TO = "+13125550123"
 OTHER = "+13125550188"
@@ -33,28 +34,7 @@ SIM_TIMEOUT_SLEEP = 0.6  # the simulator's "timeout" fault answers after this...
 READ_TIMEOUT = 0.25  # ...long after the client has given up
 
 
-@pytest.fixture(scope="module")
-def sim():
-    """One simulator for the module, on a free port."""
-    server = SimulatorServer(
-        webhook_delay=0.01, timeout_sleep=SIM_TIMEOUT_SLEEP, webhook_backoff=0.01
-    ).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(autouse=True)
-def fresh_sim(sim):
-    """Every test starts with an empty outbox, no faults, no opt-outs and empty logs."""
-    requests.post(sim.url + "/sim/reset", timeout=5).raise_for_status()
-
-
-@pytest.fixture
-def client(sim):
-    """The real client pointed at the simulator, with test-sized timeouts."""
-    telnyx = TelnyxClient(api_key=sim.api_key, base_url=sim.base_url, timeout=(1.0, 3.0))
-    yield telnyx
-    telnyx.close()
+sim, fresh_sim, client = simulator_fixtures(timeout_sleep=SIM_TIMEOUT_SLEEP)
 
 
 def outbox(sim, to: str | None = None) -> list[dict]:

@@ -18,9 +18,9 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from otpservice.sandbox import SimulatorServer, WebhookRecorder
+from otpservice.sandbox import WebhookRecorder
 from otpservice.signatures import load_verify_key, verify_webhook
-from otpservice.telnyx import TelnyxClient
+from tests.sim_fixtures import simulator_fixtures
 
 SPEC_FILE = Path(__file__).resolve().parents[2] / "shared" / "telnyx" / "messaging.openapi.json"
 URI = "urn:test:telnyx-messaging"
@@ -127,26 +127,7 @@ def webhook_schema(name: str) -> str:
 ERRORS_SCHEMA = response_schema("/messages", "4XX")  # messaging_Errors, via messaging_GenericErrorResponse
 
 
-@pytest.fixture(scope="module")
-def sim():
-    """One simulator for the module, on a free port."""
-    server = SimulatorServer(webhook_delay=0.01, timeout_sleep=0.3, webhook_backoff=0.01).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(autouse=True)
-def fresh_sim(sim):
-    """An empty simulator for every test."""
-    requests.post(sim.url + "/sim/reset", timeout=5).raise_for_status()
-
-
-@pytest.fixture
-def client(sim):
-    """The real client against the simulator."""
-    telnyx = TelnyxClient(api_key=sim.api_key, base_url=sim.base_url, timeout=(1.0, 3.0))
-    yield telnyx
-    telnyx.close()
+sim, fresh_sim, client = simulator_fixtures(timeout_sleep=0.3)
 
 
 def raw_post(sim, path: str, body: Any, *, key: str | None = None) -> requests.Response:
