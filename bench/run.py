@@ -426,9 +426,10 @@ def print_report(report: dict) -> None:
                        f"≤{ROUND_TRIP_TARGETS[route]} {verdict} | {cmds} |")
     mem = report.get("memory")
     if mem:
-        out.append("\n## Redis memory per pending verification (created through Store.begin_send + record_send)")
+        out.append("\n## Redis memory per pending verification "
+                   "(made by VerificationService.request_code with its SendGate, as /request-code)")
         out.append("MEMORY USAGE of one verification's keys: " +
-                   ", ".join(f"{k} {v} B" for k, v in mem["one"].items()) + f" = {mem['one_total']} B")
+                   ", ".join(f"{k} {v} B" for k, v in sorted(mem["one"].items())) + f" = {mem['one_total']} B")
         out.append("| pending verifications | used_memory before | after | per verification | keys |")
         out.append("|---|---|---|---|---|")
         for g in mem["growth"]:

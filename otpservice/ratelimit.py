@@ -15,7 +15,8 @@ Refusals may cost more: when begin_send refuses, the sends taken in step 1 are r
 When a step-1 budget refuses, the others taken are refunded and one more read asks whether the number is
 opted out, so the answer keeps the contract's order (opted_out before rate_limited).
 
-Every budget is a sliding log (a sorted set of request tokens by time): exact at any instant, so it trips at
+Every budget is a sliding log (a sorted set of request tokens by time; the per-number budgets share one list
+of send times in the number's hash, see store.py): exact at any instant, so it trips at
 exactly its amount and `Retry-After` is when the oldest send that counts leaves the window. Each take is
 atomic, so parallel requests never exceed a budget. Under a burst, a request later refused may hold a send
 of another budget for a moment before its refund: the error is on the safe side (a refusal), never an

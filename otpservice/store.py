@@ -2,15 +2,20 @@
 
 Key layout (every key has an expiry):
   otp:{B}:v:<id>                 hash   one verification (status, code HMAC, attempts, sends)   retention
-  otp:{B}:cur:<digest>:<purpose> string id of the number's live verification for a purpose    code TTL
-  otp:{B}:idx:<digest>           zset   the number's verification ids by creation time          retention
+  otp:{B}:n:<digest>             hash   the number's small listpack: field <purpose> = id of the   retention,
+                                        purpose's latest verification (live while that record is   or the longest
+                                        pending and unexpired); field <id> = "" for its earlier     per-number
+                                        verifications (the admin list); field .s = its sends for    limit window
+                                        the per-number limits (6-byte big-endian ms times)
   otp:{B}:fails:<digest>         zset   failed attempts of the number (all codes), sliding log  24 h
-  otp:{B}:rl:<digest>:<policy>   zset   the number's sends for a per-number limit (ratelimit.py) its window
   otp:{B}:oo:<digest>            hash   the number's opt-out records (optouts.py)               none
   otp:msg:<message id>           string "<verification id>|<send number>" for webhooks          retention
   otp:idem:<client>:<key hash>   string the first answer to an Idempotency-Key                  24 h
 {B} is the number's bucket (codes.bucket): one hash tag for all keys of a number, so every script runs
 on Redis Cluster unchanged. No key name contains a phone number or anything a caller typed.
+Memory is the layout's reason (issue 6): a pending verification costs three keys (record, number hash,
+message map), and record fields equal to their defaults are not written (see the Lua scripts; the
+defaults are supplied by Verification.from_hash).
 Authenticator (TOTP) factors have their own keys and scripts in totp_store.py.
 """
 from __future__ import annotations
@@ -38,6 +43,7 @@ REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
                 redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
                 redis.exceptions.ResponseError, redis.exceptions.RedisClusterException)
+SEND_LOG_FIELD = b".s"  # the per-number send log's field in otp:{B}:n:<digest> (begin_send.lua)
 SCRIPTS = ("begin_send", "verify", "cancel", "send_result", "rate_hit")
 # Called with the error's class name on every Redis failure (metrics count them); process-wide, like the errors.
 ERROR_LISTENERS: list[Callable[[str], None]] = []
@@ -167,13 +173,15 @@ class Verification:
         expires = int(text.get("x", "0"))
         if status == "pending" and expires <= now_ms:
             status = "expired"
+        created = text.get("c", "0")
         sends = []
         for n in range(1, int(text.get("n", "0")) + 1):
-            if f"e{n}" not in text:
+            if f"m{n}" not in text:  # reserved, never recorded
                 continue
-            sends.append(Send(number=n, message_id=text.get(f"m{n}") or None, endpoint=text[f"e{n}"],
-                              sent_at_ms=int(text.get(f"t{n}", "0")), delivery_status=text.get(f"d{n}", "queued"),
-                              delivery_updated_at_ms=int(text.get(f"du{n}", "0")),
+            sent_at = int(text.get(f"t{n}", created))
+            sends.append(Send(number=n, message_id=text.get(f"m{n}") or None, endpoint=text.get(f"e{n}", "messages"),
+                              sent_at_ms=sent_at, delivery_status=text.get(f"d{n}", "queued"),
+                              delivery_updated_at_ms=int(text.get(f"du{n}", sent_at)),
                               errors=json.loads(text.get(f"er{n}") or "[]")))
         return cls(id=vid, phone=text.get("p", ""), purpose=text.get("u", ""), channel=text.get("ch", "sms"),
                    status=status, created_at_ms=int(text.get("c", "0")), expires_at_ms=expires,
@@ -236,9 +244,11 @@ class Store:
         base, digest = cls.number_keys(phone)
         return f"{base}:oo:{digest}"
 
-    def pointer_key(self, phone: str, purpose: str) -> str:
-        base, digest = self.number_keys(phone)
-        return f"{base}:cur:{digest}:{purpose}"
+    @classmethod
+    def number_key(cls, phone: str) -> str:
+        """The number's hash: its live verification per purpose, its earlier ones, its per-number sends."""
+        base, digest = cls.number_keys(phone)
+        return f"{base}:n:{digest}"
 
     # -- verifications -------------------------------------------------------------------------------
     @guarded
@@ -249,16 +259,16 @@ class Store:
         """Atomically reuse or create the live verification of (phone, purpose) and store a new code hash.
 
         In the same step: refuse an opted-out number, and take one send from each per-number limit
-        (`number_limits`: (policy, amount, window ms); `token` names this send in their logs).
+        (`number_limits`: (policy, amount, window ms)). `token` is accepted for the gate's sake: the
+        per-number log keeps send times only.
         """
-        base, digest = self.number_keys(phone)
+        base, _ = self.number_keys(phone)
         new_id = codes.new_verification_id(base[len(PREFIX) + 2:-1])
-        limit_args: list[Any] = [token or new_id, len(number_limits)]
+        limit_args: list[Any] = [len(number_limits)]
         for name, amount, window_ms in number_limits:
             limit_args += [name, amount, window_ms]
         out = self.scripts["begin_send"](
-            keys=[f"{base}:cur:{digest}:{purpose}", f"{base}:idx:{digest}", self.optout_key(phone),
-                  *(f"{base}:rl:{digest}:{name}" for name, _, _ in number_limits)],
+            keys=[self.number_key(phone), self.optout_key(phone)],
             args=[f"{base}:v:", new_id, code_hash, phone, purpose, now_ms, ttl_ms, retention_ms, cooldown_ms,
                   "1" if skip_cooldown_after_failure else "0", channel, *limit_args])
         outcome, vid = out[0].decode(), out[1].decode()
@@ -293,8 +303,9 @@ class Store:
         """Run the check-and-spend script for the live verification of (phone, purpose)."""
         base, digest = self.number_keys(phone)
         out = self.scripts["verify"](
-            keys=[f"{base}:cur:{digest}:{purpose}", f"{base}:fails:{digest}"],
-            args=[f"{base}:v:", code_hash, now_ms, max_attempts, failure_cap, failure_window_ms, expected_id])
+            keys=[self.number_key(phone), f"{base}:fails:{digest}"],
+            args=[f"{base}:v:", code_hash, now_ms, max_attempts, failure_cap, failure_window_ms, expected_id,
+                  purpose])
         outcome = out[0].decode()
         vid = out[1].decode() if len(out) > 1 else None
         if outcome == "number_locked":
@@ -319,13 +330,16 @@ class Store:
     @guarded
     def recent_for_number(self, phone: str, *, now_ms: int, retention_ms: int) -> list[Verification]:
         """The number's verifications still retained, newest first."""
-        base, digest = self.number_keys(phone)
-        ids = [i.decode() for i in self.redis.zrevrangebyscore(f"{base}:idx:{digest}", "+inf",
-                                                               now_ms - retention_ms)]
+        entries = self.redis.hgetall(self.number_key(phone))
+        ids = sorted({(value or field).decode() for field, value in entries.items() if field != SEND_LOG_FIELD})
+        ids = [vid for vid in ids if self.valid_id(vid)]
         pipe = self.redis.pipeline(transaction=False)
         for vid in ids:
             pipe.hgetall(self.record_key(vid))
-        return [Verification.from_hash(vid, raw, now_ms) for vid, raw in zip(ids, pipe.execute(), strict=True) if raw]
+        records = [Verification.from_hash(vid, raw, now_ms) for vid, raw in zip(ids, pipe.execute(), strict=True)
+                   if raw]
+        recent = [r for r in records if r.created_at_ms >= now_ms - retention_ms]
+        return sorted(recent, key=lambda r: (r.created_at_ms, r.id), reverse=True)
 
     # -- idempotency ---------------------------------------------------------------------------------
     def idempotency_key(self, client: str, key: str) -> str:

@@ -1,49 +1,95 @@
 -- Reserve a send for one number and purpose, atomically: reuse the live verification (new code, same id,
 -- attempts kept) or create one; refuse inside the resend cooldown. Every key written gets its expiry here.
--- KEYS[1] pointer  otp:{B}:cur:<number digest>:<purpose>  -> id of the live verification
--- KEYS[2] index    otp:{B}:idx:<number digest>            -> zset of the number's verification ids
--- KEYS[3] opt-outs otp:{B}:oo:<number digest>             -> hash of opt-out records (any: refuse)
--- KEYS[4..] send logs otp:{B}:rl:<number digest>:<policy> -> zsets of send tokens by time (per-number limits)
+-- KEYS[1] number   otp:{B}:n:<number digest>   hash, one small listpack per number:
+--                    <purpose> -> id of the purpose's latest verification (live while its record is pending
+--                                 and unexpired), <id> -> "" (an earlier verification, for the admin list),
+--                    .s        -> the number's sends for the per-number limits: 6-byte big-endian ms times
+-- KEYS[2] opt-outs otp:{B}:oo:<number digest>  hash of opt-out records (any: refuse)
 -- Records are otp:{B}:v:<id> (ARGV[1] .. id): same hash tag {B} as KEYS, so the same slot on a cluster.
 -- ARGV: record prefix, new id, code hash, phone, purpose, now ms, code ttl ms, retention ms, cooldown ms,
---       skip cooldown when the latest send failed ("1"/"0"), channel, request token, number of limits,
---       then per limit (matching KEYS[3 + i]): policy name, amount, window ms
+--       skip cooldown when the latest send failed ("1"/"0"), channel, number of limits,
+--       then per limit: policy name, amount, window ms
 -- Refusals: {"opted_out", ""}, {"cooldown", id, wait ms}, {"limited", policy, wait ms}; a refusal spends nothing.
+-- Record fields equal to their defaults are not written (readers supply them): a 0 for a, pls and ld,
+-- ls = c, ch = sms.
 local prefix, new_id, hash, phone, purpose = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now, ttl, retention, cooldown = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local failover_ok, channel = ARGV[10] == "1", ARGV[11]
-local token, nlimits = ARGV[12] or "", tonumber(ARGV[13] or "0")
+local failover_ok, channel, nlimits = ARGV[10] == "1", ARGV[11], tonumber(ARGV[12] or "0")
+local SEND_LOG, STAMP = ".s", 6
 
-if KEYS[3] and redis.call("EXISTS", KEYS[3]) == 1 then return {"opted_out", ""} end
+-- A send time as 6 big-endian bytes (ms fit in 48 bits until the year 10889); plain Lua, since the
+-- embedded store's Lua has no struct library.
+local function pack(t)
+  local out = {}
+  for i = STAMP, 1, -1 do
+    out[i] = string.char(t % 256)
+    t = math.floor(t / 256)
+  end
+  return table.concat(out)
+end
 
--- Per-number budgets are sliding logs. The longest wait is reported, so a client that waits as told is not
--- refused again by another budget.
+local function unpack_at(raw, pos)
+  local t = 0
+  for i = pos, pos + STAMP - 1 do t = t * 256 + string.byte(raw, i) end
+  return t
+end
+
+if redis.call("EXISTS", KEYS[2]) == 1 then return {"opted_out", ""} end
+
+-- Per-number budgets are sliding logs over one list of send times (every budget logs every send, so one
+-- list serves them all), kept to the longest window and the largest amount: enough to answer each budget
+-- exactly. The longest wait is reported, so a client that waits as told is not refused again by another.
+local longest, most = 0, 0
+for i = 1, nlimits do
+  local at = 12 + (i - 1) * 3
+  longest = math.max(longest, tonumber(ARGV[at + 3]))
+  most = math.max(most, tonumber(ARGV[at + 2]))
+end
+local sends = {}
+local raw = nlimits > 0 and redis.call("HGET", KEYS[1], SEND_LOG) or false
+if raw then
+  for pos = 1, #raw - STAMP + 1, STAMP do
+    local t = unpack_at(raw, pos)
+    if t > now - longest then sends[#sends + 1] = t end
+  end
+end
 local worst, worst_wait = nil, 0
 for i = 1, nlimits do
-  local key, at = KEYS[3 + i], 13 + (i - 1) * 3
+  local at = 12 + (i - 1) * 3
   local amount, window = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
-  redis.call("ZREMRANGEBYSCORE", key, "-inf", now - window)
-  local count = redis.call("ZCARD", key)
-  if count >= amount then
-    local oldest = redis.call("ZRANGE", key, count - amount, count - amount, "WITHSCORES")
-    local wait = tonumber(oldest[2]) + window - now
+  local inside = {}
+  for _, t in ipairs(sends) do
+    if t > now - window then inside[#inside + 1] = t end
+  end
+  if #inside >= amount then
+    local wait = inside[#inside - amount + 1] + window - now
     if wait > worst_wait then worst, worst_wait = ARGV[at + 1], wait end
   end
 end
 
-local function spend()
-  for i = 1, nlimits do
-    redis.call("ZADD", KEYS[3 + i], now, token)
-    redis.call("PEXPIRE", KEYS[3 + i], tonumber(ARGV[13 + (i - 1) * 3 + 3]))
-  end
+-- The number's hash lives as long as its longest-lived part: the index (retention) or the send log.
+local function keep_alive()
+  local life = math.max(retention, longest)
+  if redis.call("PTTL", KEYS[1]) < life then redis.call("PEXPIRE", KEYS[1], life) end
 end
 
-local id = redis.call("GET", KEYS[1])
+local function spend()
+  if nlimits == 0 then return end
+  local pos = #sends + 1
+  while pos > 1 and sends[pos - 1] > now do pos = pos - 1 end  -- another server's clock may lag: keep order
+  table.insert(sends, pos, now)
+  local parts = {}
+  for j = math.max(1, #sends - most + 1), #sends do parts[#parts + 1] = pack(sends[j]) end
+  redis.call("HSET", KEYS[1], SEND_LOG, table.concat(parts))
+end
+
+local id = redis.call("HGET", KEYS[1], purpose)
 if id then
   local rec = prefix .. id
   local fields = redis.call("HMGET", rec, "s", "x", "ls", "n", "a", "c", "ld")
-  local status, expires, last = fields[1], tonumber(fields[2] or "0"), tonumber(fields[3] or "0")
+  local status, expires = fields[1], tonumber(fields[2] or "0")
   if status == "pending" and expires > now then
+    local last = tonumber(fields[3] or fields[6])
     local wait = last + cooldown - now
     local delivery_failed = fields[7] == "1"
     if wait > 0 and not (failover_ok and delivery_failed) and wait >= worst_wait then
@@ -52,21 +98,32 @@ if id then
     if worst then return {"limited", worst, tostring(worst_wait)} end
     local count = tonumber(fields[4]) + 1
     -- A new code replaces the old one; attempts are not given back (security bar).
-    redis.call("HSET", rec, "h", hash, "x", now + ttl, "ls", now, "pls", last, "n", count, "ld", "0")
-    redis.call("SET", KEYS[1], id, "PX", ttl)
+    redis.call("HSET", rec, "h", hash, "x", now + ttl, "ls", now, "pls", last, "n", count)
+    redis.call("HDEL", rec, "ld")
     spend()
-    return {"resend", id, tostring(count), fields[5], fields[6], tostring(now + ttl), delivery_failed and "1" or "0"}
+    keep_alive()
+    return {"resend", id, tostring(count), fields[5] or "0", fields[6], tostring(now + ttl),
+            delivery_failed and "1" or "0"}
   end
 end
 
 if worst then return {"limited", worst, tostring(worst_wait)} end
 local rec = prefix .. new_id
-redis.call("HSET", rec, "p", phone, "u", purpose, "ch", channel, "c", now, "x", now + ttl, "h", hash,
-  "a", 0, "s", "pending", "n", 1, "ls", now, "pls", 0, "ld", "0", "pk", KEYS[1])
+redis.call("HSET", rec, "p", phone, "u", purpose, "c", now, "x", now + ttl, "h", hash, "s", "pending", "n", 1)
+if channel ~= "sms" then redis.call("HSET", rec, "ch", channel) end
 redis.call("PEXPIRE", rec, retention)
-redis.call("SET", KEYS[1], new_id, "PX", ttl)
-redis.call("ZADD", KEYS[2], now, new_id)
-redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", now - retention)
-redis.call("PEXPIRE", KEYS[2], retention)
+-- The index: drop verifications past their retention (their records are gone), keep the purpose's previous
+-- one as an earlier verification, and point the purpose at the new one.
+local entries = redis.call("HGETALL", KEYS[1])
+for j = 1, #entries, 2 do
+  local field, value = entries[j], entries[j + 1]
+  if field ~= SEND_LOG then
+    local vid = value ~= "" and value or field
+    if redis.call("EXISTS", prefix .. vid) == 0 then redis.call("HDEL", KEYS[1], field) end
+  end
+end
+if id and redis.call("EXISTS", prefix .. id) == 1 then redis.call("HSET", KEYS[1], id, "") end
+redis.call("HSET", KEYS[1], purpose, new_id)
 spend()
+keep_alive()
 return {"new", new_id, "1", "0", tostring(now), tostring(now + ttl), "0"}

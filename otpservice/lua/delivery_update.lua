@@ -11,7 +11,8 @@ local now, event_ttl, failed = ARGV[5], tonumber(ARGV[6]), ARGV[7] == "1"
 if redis.call("HGET", KEYS[1], "m" .. n) ~= message_id then return {"unknown"} end
 if not redis.call("SET", KEYS[2], "1", "NX", "PX", event_ttl) then return {"duplicate"} end
 
-local fields = redis.call("HMGET", KEYS[1], "d" .. n, "t" .. n, "n", "er" .. n)
+-- Absent fields hold their defaults (send_result.lua): d<n> queued, t<n> the record's c, er<n> [].
+local fields = redis.call("HMGET", KEYS[1], "d" .. n, "t" .. n, "n", "er" .. n, "c")
 local current = fields[1] or "queued"
 for i = 8, #ARGV do
   if current == ARGV[i] then return {"unchanged", current} end
@@ -27,4 +28,4 @@ if errors ~= "[]" then
 end
 -- Only the latest send's failure lets the next request skip the cooldown (begin_send reads "ld").
 if failed and fields[3] == n then redis.call("HSET", KEYS[1], "ld", "1") end
-return {"updated", current, fields[2] or "0"}
+return {"updated", current, fields[2] or fields[5] or "0"}
