@@ -50,9 +50,25 @@ def route_of(req) -> str:
     return scrub(req.path[:200])
 
 
+class StderrHandler(logging.StreamHandler):
+    """A stream handler bound to whatever sys.stderr is when a record is written, not when it was made.
+
+    Background threads (the opt-out sync, the simulator's webhooks) can outlive a replaced stderr, as under
+    a test runner's capture; writing to the current one never hits a closed file.
+    """
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure(level: str = "INFO") -> None:
     """Send every logger's records to stderr as JSON lines."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
