@@ -93,13 +93,10 @@ class ScriptPipeline:
     def __init__(self, client: redis.Redis, scripts: dict[str, Any]) -> None:
         self.client = client
         self.scripts = scripts
-        self.cluster = hasattr(client, "get_primaries")
-        self.pipe = None if self.cluster else client.pipeline(transaction=False)
+        cluster = hasattr(client, "get_primaries")
+        self.pipe = None if cluster else client.pipeline(transaction=False)
         self.queued: list[tuple[str, tuple, dict]] = []  # (script name or command, args, options)
         self.calls: dict[int, tuple[str, list, list]] = {}
-
-    def __len__(self) -> int:
-        return len(self.queued)
 
     def script(self, name: str, keys: list, args: list) -> None:
         self.calls[len(self.queued)] = (name, keys, args)

@@ -131,7 +131,6 @@ class VerificationService:
         else:
             message_id = self._send(req, reservation.verification_id, reservation.send_count, code, endpoint,
                                     now_ms)
-        if not fixed_code:
             self.events("code_sent", endpoint=endpoint)
         log.info("code sent", extra={"verification_id": reservation.verification_id,
                                      "phone": req.number.masked, "purpose": req.purpose,
