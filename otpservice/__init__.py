@@ -69,7 +69,7 @@ def create_app(settings=None, *, redis_client=None, telnyx=None, clock: Callable
     app.extensions["otp.optout_sync"] = optout_sync
     if settings.optout_sync_interval > 0:
         SyncScheduler(optout_sync, client, settings.optout_sync_interval).start()
-    logs.init_app(app)
+    logs.init_app(app, count=metrics.process_metrics().count_request)
     web.register_error_handlers(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)

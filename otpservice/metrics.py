@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -85,6 +85,7 @@ class Metrics:
                                     ["error"], registry=r)
         self.http_requests = Counter("otp_http_requests", "HTTP requests by route, method and status",
                                      ["route", "method", "status"], registry=r)
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self.handlers: dict[str, Callable[..., None]] = {
             "code_sent": self._code_sent, "code_refused": self._code_refused,
             "code_send_failed": self._code_send_failed, "verification": self._verification,
@@ -105,37 +106,51 @@ class Metrics:
             log.warning("metrics: malformed event %s", name)
 
     def _code_sent(self, endpoint: str = "", **_: Any) -> None:
-        self.code_requests.labels("sent").inc()
-        self.sends.labels(bounded(endpoint, ENDPOINTS), "accepted").inc()
+        self.child(self.code_requests, "sent").inc()
+        self.child(self.sends, bounded(endpoint, ENDPOINTS), "accepted").inc()
 
     def _code_refused(self, reason: str = "", **_: Any) -> None:
-        self.code_requests.labels("refused").inc()
-        self.code_refusals.labels(bounded(reason, REFUSAL_REASONS)).inc()
+        self.child(self.code_requests, "refused").inc()
+        self.child(self.code_refusals, bounded(reason, REFUSAL_REASONS)).inc()
 
     def _code_send_failed(self, endpoint: str = "", error: str = "", **_: Any) -> None:
-        self.code_requests.labels("send_failed").inc()
-        self.sends.labels(bounded(endpoint, ENDPOINTS), SEND_ERRORS.get(error, "error")).inc()
+        self.child(self.code_requests, "send_failed").inc()
+        self.child(self.sends, bounded(endpoint, ENDPOINTS), SEND_ERRORS.get(error, "error")).inc()
 
     def _verification(self, result: str = "", channel: str = "sms", **_: Any) -> None:
-        self.verifications.labels(bounded(result, VERIFY_RESULTS), bounded(channel, CHANNELS)).inc()
+        self.child(self.verifications, bounded(result, VERIFY_RESULTS), bounded(channel, CHANNELS)).inc()
 
     def _delivery_status(self, status: str = "", **_: Any) -> None:
-        self.deliveries.labels(bounded(status, DELIVERY_STATUSES)).inc()
+        self.child(self.deliveries, bounded(status, DELIVERY_STATUSES)).inc()
 
     def _delivered(self, seconds: float = 0.0, **_: Any) -> None:
         self.delivery_seconds.observe(max(0.0, float(seconds)))
 
     def _signature_failure(self, reason: str = "", **_: Any) -> None:
-        self.signature_failures.labels(bounded(reason, SIGNATURE_REASONS)).inc()
+        self.child(self.signature_failures, bounded(reason, SIGNATURE_REASONS)).inc()
 
     def _rate_limited(self, policy: str = "", **_: Any) -> None:
         # Policy names are the service's own constants; the bound keeps a typo from minting series forever.
         named = isinstance(policy, str) and policy.isidentifier() and len(policy) <= 40
-        self.rate_limited.labels(policy if named else OTHER).inc()
+        self.child(self.rate_limited, policy if named else OTHER).inc()
 
     def _telnyx_call(self, path: str = "", outcome: str = "", seconds: float = 0.0, **_: Any) -> None:
         operation = TELNYX_OPERATIONS.get(path, OTHER)
-        self.telnyx_seconds.labels(operation, bounded(outcome, TELNYX_OUTCOMES)).observe(max(0.0, float(seconds)))
+        self.child(self.telnyx_seconds, operation, bounded(outcome, TELNYX_OUTCOMES)).observe(max(0.0, float(seconds)))
+
+    def child(self, metric: Any, *values: str) -> Any:
+        """`metric.labels(*values)`, kept after the first call: events run on every request, and the label
+        values are already bounded (closed lists, route patterns), so the cache is as bounded as the series."""
+        key = (metric, values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
+
+    def count_request(self, route: str, method: str, status: int) -> None:
+        """Count one HTTP request; `route` is the matched pattern (or `unmatched`), never a raw path."""
+        method = method if method in HTTP_METHODS else OTHER  # any method string may arrive
+        self.child(self.http_requests, route, method, str(status)).inc()
 
     def redis_error(self, error: str = "", **_: Any) -> None:
         """Count one failed Redis call (store.on_redis_error calls this with the error's class name)."""
@@ -177,7 +192,10 @@ def metrics_view():
 
 
 def init_app(app: Flask, metrics: Metrics, *, metrics_dir: str = "") -> Callable[..., None]:
-    """Register /metrics and the per-request counter; returns the `events` function services take."""
+    """Register /metrics; returns the `events` function services take.
+
+    The per-request counter is `metrics.count_request`, called by the request hook in otpservice.logs.
+    """
     if metrics_dir and not multiprocess_active():
         log.warning("OTP_METRICS_DIR is set but PROMETHEUS_MULTIPROC_DIR was not at start: /metrics shows "
                     "this process only (start through `otpservice serve`, whose gunicorn config sets it)")
@@ -185,12 +203,6 @@ def init_app(app: Flask, metrics: Metrics, *, metrics_dir: str = "") -> Callable
     app.extensions["otp.metrics"] = metrics
     app.extensions["otp.metrics_dir"] = metrics_dir
     app.extensions["otp.events"] = metrics.events
-
-    @app.after_request
-    def count_request(response):
-        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        metrics.http_requests.labels(route, bounded(request.method, HTTP_METHODS), str(response.status_code)).inc()
-        return response
 
     app.register_blueprint(bp)
     return metrics.events
