@@ -1,14 +1,17 @@
 """Phone numbers: parse any spelling to E.164 with `phonenumbers`, describe, and mask for logs."""
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import PhoneNumberType
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, PhoneNumberType
 
 from otpservice.errors import InvalidPhoneNumber, InvalidRequest
 
 MAX_INPUT = 64  # longer than any human spelling of a number; refuse before parsing
+PLAIN_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 TYPE_NAMES = {
     PhoneNumberType.FIXED_LINE: "fixed_line", PhoneNumberType.MOBILE: "mobile",
     PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile", PhoneNumberType.TOLL_FREE: "toll_free",
@@ -64,9 +67,44 @@ def to_e164(raw: object, default_region: str = "") -> str:
     """Only the canonical E.164 form, for looking up what was issued (/verify): a third of normalize's cost.
 
     Validity and number type were checked when the code was requested; a number that parses but was never
-    valid has no verification, so it simply finds none.
+    valid has no verification, so it simply finds none. Input already written as canonical E.164 (what
+    /request-code answers) is recognised without a full parse (see `canonical_as_written`).
     """
+    if isinstance(raw, str) and canonical_as_written(raw):
+        return raw
     return phonenumbers.format_number(parse(raw, default_region), phonenumbers.PhoneNumberFormat.E164)
+
+
+def canonical_as_written(raw: str) -> bool:
+    """True when `phonenumbers` would parse `raw` and format it back as E.164 unchanged (False: not sure).
+
+    `phonenumbers.parse` of `+<country code><national number>` changes the digits in one case only: the
+    country's national prefix (a trunk `0` or `1`, or a carrier code) written after the country code is
+    stripped. So a string of `+` and 8-15 digits is already canonical when its country code is known, its
+    national number has no leading zero (those are kept through an Italian-leading-zero flag, not checked
+    here), and the country's national-prefix pattern does not match at its start. About a tenth of a full
+    parse; tests/test_phones.py checks it against phonenumbers for every country code.
+    """
+    if not PLAIN_E164.fullmatch(raw):
+        return False
+    for length in (1, 2, 3):  # as phonenumbers extracts it: the shortest prefix that is a country code
+        code = int(raw[1:1 + length])
+        if code in COUNTRY_CODE_TO_REGION_CODE:
+            national = raw[1 + length:]
+            known, prefix = _national_prefix(code)
+            return known and national[0] != "0" and (prefix is None or prefix.match(national) is None)
+    return False
+
+
+@functools.lru_cache(maxsize=None)  # one entry per country code (about 250)
+def _national_prefix(code: int) -> tuple[bool, re.Pattern | None]:
+    """(metadata found, its compiled national-prefix-for-parsing pattern or None) for a country code."""
+    region = phonenumbers.region_code_for_country_code(code)
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    if metadata is None:
+        return False, None
+    pattern = metadata.national_prefix_for_parsing
+    return True, (re.compile(pattern) if pattern else None)
 
 
 def mask(e164: str) -> str:
