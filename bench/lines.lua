@@ -2,8 +2,9 @@
 -- A line is tab-separated: zero or more "Name: value" headers, then the JSON body (last field).
 -- BENCH_AUTH (optional) is sent as "Authorization: Bearer ...". Prints one JSON line from done().
 -- Globals on purpose: done() reads them from each thread with thread:get().
+-- A JSON answer's "result" (the webhook's updated/unchanged/...) is tallied too, so a row shows what it measured.
 lines, index, responses, expected = {}, 0, 0, 0
-codes = {}
+codes, results = {}, {}
 local max_responses = tonumber(os.getenv("BENCH_MAX") or "10000")
 local expected_status = tonumber(os.getenv("BENCH_EXPECT") or "200")
 local path = os.getenv("BENCH_PATH") or "/"
@@ -43,20 +44,24 @@ function response(status, headers, body)
   if status == expected_status then expected = expected + 1 end
   local key = "s" .. status
   codes[key] = (codes[key] or 0) + 1
+  local result = body and string.match(body, '"result":%s*"([%w_]+)"')
+  if result then results[result] = (results[result] or 0) + 1 end
   if responses >= max_responses then wrk.thread:stop() end
 end
 
 function done(summary, latency, requests)
-  local ok, statuses = 0, {}
+  local ok, statuses, tally = 0, {}, {}
   for _, thread in ipairs(threads) do
     ok = ok + (thread:get("expected") or 0)
     local c = thread:get("codes") or {}
     for k, v in pairs(c) do statuses[#statuses + 1] = string.format('"%s":%d', string.sub(k, 2), v) end
+    local r = thread:get("results") or {}
+    for k, v in pairs(r) do tally[#tally + 1] = string.format('"%s":%d', k, v) end
   end
   io.write(string.format(
     'BENCH_RESULT {"requests":%d,"duration_us":%d,"expected":%d,"p50_us":%d,"p99_us":%d,' ..
-    '"connect_errors":%d,"read_errors":%d,"write_errors":%d,"timeouts":%d,"statuses":{%s}}\n',
+    '"connect_errors":%d,"read_errors":%d,"write_errors":%d,"timeouts":%d,"statuses":{%s},"results":{%s}}\n',
     summary.requests, summary.duration, ok, latency:percentile(50), latency:percentile(99),
     summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout,
-    table.concat(statuses, ",")))
+    table.concat(statuses, ","), table.concat(tally, ",")))
 end

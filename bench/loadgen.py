@@ -2,13 +2,15 @@
 
 Every run is bounded twice: by time (`duration`) and by count (`max_requests`, and the number of lines:
 each line is one request, never reused). Both return the same dict: requests, seconds, expected (answers
-with the route's expected status), p50/p99 in ms and a status histogram.
+with the route's expected status), p50/p99 in ms, a status histogram and a tally of the answers' JSON
+`result` (the webhook's updated/unchanged/unknown_message...).
 """
 from __future__ import annotations
 
 import http.client
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 
 LUA = Path(__file__).with_name("lines.lua")
+RESULT_RE = re.compile(rb'"result":\s*"([A-Za-z0-9_]+)"')  # a JSON answer's result (webhooks), tallied per run
 
 
 def have_wrk() -> bool:
@@ -37,7 +40,7 @@ def run_wrk(*, port: int, path: str, lines: Path, expect: int, auth: str, durati
             return {"requests": raw["requests"], "seconds": seconds, "expected": raw["expected"],
                     "rps": raw["expected"] / seconds if seconds else 0.0,
                     "p50_ms": raw["p50_us"] / 1000, "p99_ms": raw["p99_us"] / 1000,
-                    "statuses": raw["statuses"], "socket_errors": errors}
+                    "statuses": raw["statuses"], "socket_errors": errors, "results": raw.get("results", {})}
     raise RuntimeError(f"wrk gave no result (exit {out.returncode}): {out.stderr[-2000:]}")
 
 
@@ -58,6 +61,7 @@ def run_python(*, port: int, path: str, lines: Path, expect: int, auth: str, dur
     state = {"next": 0}
     latencies: list[float] = []
     statuses: dict[str, int] = {}
+    results: dict[str, int] = {}
     errors = [0]
     deadline = time.perf_counter() + duration
 
@@ -73,7 +77,8 @@ def run_python(*, port: int, path: str, lines: Path, expect: int, auth: str, dur
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
                 conn.request("POST", path, body=body, headers=headers)
-                status = conn.getresponse().status
+                response = conn.getresponse()
+                status, answer = response.status, response.read()
                 conn.close()
             except OSError:
                 with lock:
@@ -82,6 +87,8 @@ def run_python(*, port: int, path: str, lines: Path, expect: int, auth: str, dur
             with lock:
                 latencies.append(time.perf_counter() - started)
                 statuses[str(status)] = statuses.get(str(status), 0) + 1
+                if m := RESULT_RE.search(answer):
+                    results[m.group(1).decode()] = results.get(m.group(1).decode(), 0) + 1
 
     started = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(connections)]
@@ -97,4 +104,5 @@ def run_python(*, port: int, path: str, lines: Path, expect: int, auth: str, dur
 
     expected = statuses.get(str(expect), 0)
     return {"requests": len(latencies), "seconds": seconds, "expected": expected, "rps": expected / seconds,
-            "p50_ms": pct(0.50), "p99_ms": pct(0.99), "statuses": statuses, "socket_errors": errors[0]}
+            "p50_ms": pct(0.50), "p99_ms": pct(0.99), "statuses": statuses, "socket_errors": errors[0],
+            "results": results}

@@ -85,7 +85,7 @@ def create_many(url: str, secret: bytes, block: int, count: int, processes: int 
 
 
 def kind_of(key: bytes) -> str:
-    """The kind of a key (`v`, `msg`, ...): the part after the hash tag, or after `otp:` when untagged."""
+    """The kind of a key (`v`, `n`, ...): the part after the hash tag, or after `otp:` when untagged."""
     parts = key.decode().split(":")
     if parts[1] == "rl":
         return "shared rl"  # otp:rl:{<scope>:<digest>}: a budget of all numbers, not of one verification

@@ -208,13 +208,17 @@ def verify_lines(pairs: list[tuple[str, str]], wrong: bool) -> list[str]:
     return out
 
 
-def webhook_lines(signing_key, message_ids: list[str], count: int) -> list[str]:
-    """deliveryUpdate events (message.sent then message.finalized per message), each signed now."""
+def webhook_lines(signing_key, sends: list[tuple[str, str]], count: int) -> list[str]:
+    """deliveryUpdate events (message.sent then message.finalized per message), each signed now.
+
+    `sends` are (recipient, message id) of real sends: each event names the number its message went to, as
+    Telnyx's do, so the service finds the send (the row measures real updates, not unknown messages).
+    """
     now = time.time()
     lines = []
     for i in range(count):
-        mid = message_ids[(i // 2) % len(message_ids)]
-        base = payloads.outbound_payload(message_id=mid, to="+13125550123", from_=FROM, text="x" * 96,
+        to, mid = sends[(i // 2) % len(sends)]
+        base = payloads.outbound_payload(message_id=mid, to=to, from_=FROM, text="x" * 96,
                                          profile_id="4001767e-ce0f-4cae-9d5f-0d5e636e7809", encoding="GSM-7",
                                          parts=1, webhook_url=None, failover_url=None, now=now)
         kind, status = ("message.sent", "sent") if i % 2 == 0 else ("message.finalized", "delivered")
@@ -225,15 +229,15 @@ def webhook_lines(signing_key, message_ids: list[str], count: int) -> list[str]:
     return lines
 
 
-def harvest(stack: Stack, block: int, count: int) -> tuple[list[tuple[str, str]], list[str]]:
-    """(phone, code) pairs and message ids of the sends the simulator accepted for a block's numbers."""
+def harvest(stack: Stack, block: int, count: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(phone, code) and (phone, message id) pairs of the sends the simulator accepted for a block's numbers."""
     wanted = {memory.phone_for(block, i) for i in range(count)}
-    pairs, ids = [], []
+    pairs, sends = [], []
     for message in stack.outbox():
         if message["to"] in wanted and (m := CODE_RE.search(message["text"])):
             pairs.append((message["to"], m.group(1)))
-            ids.append(message["id"])
-    return pairs, ids
+            sends.append((message["to"], message["id"]))
+    return pairs, sends
 
 
 # -- one throughput table -------------------------------------------------------------------------------------
@@ -277,7 +281,7 @@ def table_for(stack: Stack, workers: int, args, blocks: Blocks) -> dict:
     svc_rc = drive(svc_port, "request-code",
                    write_lines(stack.workdir, "rc-service", request_code_lines(rc_block, cap)), args, workers)
     rows["request-code"] = {"service": svc_rc, "floor": floor_rc}
-    real_pairs, message_ids = harvest(stack, rc_block, cap)
+    real_pairs, real_sends = harvest(stack, rc_block, cap)
     stack.clear_outbox()
     log(f"request-code: {len(real_pairs)} real sends harvested from the simulator outbox")
 
@@ -303,14 +307,15 @@ def table_for(stack: Stack, workers: int, args, blocks: Blocks) -> dict:
                    write_lines(stack.workdir, "vw-service", verify_lines(wrong_pairs, wrong=True)), args, workers)
     rows["verify wrong code"] = {"service": svc_vw, "floor": floor_vw}
 
-    # /webhooks/telnyx: deliveryUpdates for the real sends' message ids, signed just before each run.
-    ids = message_ids or [str(__import__("uuid").uuid4())]
+    # /webhooks/telnyx: deliveryUpdates for the real sends (recipient and message id), signed just before each run.
+    sends = real_sends or [(memory.phone_for(39, 0), str(__import__("uuid").uuid4()))]
     floor_wh = drive(floor_port, "webhook deliveryUpdate",
-                     write_lines(stack.workdir, "wh-floor", webhook_lines(stack.signing_key, ids, cap)), args, workers)
+                     write_lines(stack.workdir, "wh-floor", webhook_lines(stack.signing_key, sends, cap)), args,
+                     workers)
     if webhook_available:
         svc_wh = drive(svc_port, "webhook deliveryUpdate",
                        write_lines(stack.workdir, "wh-service",
-                                   webhook_lines(stack.signing_key, ids, needed(floor_wh))), args, workers)
+                                   webhook_lines(stack.signing_key, sends, needed(floor_wh))), args, workers)
     else:
         svc_wh = None
     rows["webhook deliveryUpdate"] = {"service": svc_wh, "floor": floor_wh}
@@ -339,14 +344,16 @@ def round_trips(stack: Stack, blocks: Blocks, count: int) -> dict:
             for headers, body in bodies[:3]:  # warm-up: script loading and first connections are not counted
                 session.post(base + PATHS[route], data=body, headers=headers, timeout=10)
             proxy.reset()
-            statuses = {}
+            statuses, answers = {}, {}
             for headers, body in bodies[3:]:
-                status = session.post(base + PATHS[route], data=body, headers=headers, timeout=10).status_code
-                statuses[status] = statuses.get(status, 0) + 1
+                response = session.post(base + PATHS[route], data=body, headers=headers, timeout=10)
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                if m := loadgen.RESULT_RE.search(response.content):
+                    answers[m.group(1).decode()] = answers.get(m.group(1).decode(), 0) + 1
             time.sleep(0.05)
             bursts, commands = proxy.snapshot()
             n = len(bodies) - 3
-            return {"round_trips": bursts / n, "requests": n, "statuses": statuses,
+            return {"round_trips": bursts / n, "requests": n, "statuses": statuses, "results": answers,
                     "commands": {k: v / n for k, v in commands.most_common()}}
 
         json_h = {"Content-Type": "application/json"}
@@ -359,9 +366,10 @@ def round_trips(stack: Stack, blocks: Blocks, count: int) -> dict:
         results.setdefault("verify wrong code", {})[name] = measure(
             "verify wrong code", [(json_h, line.encode()) for line in verify_lines(pairs, wrong=True)[: count + 3]])
         if available:
-            ids = [m["id"] for m in stack.outbox()[: count + 3]] or ["00000000-0000-4000-8000-000000000000"]
+            sends = [(m["to"], m["id"]) for m in stack.outbox()[: count + 3]] or \
+                [(memory.phone_for(39, 0), "00000000-0000-4000-8000-000000000000")]
             bodies = []
-            for line in webhook_lines(stack.signing_key, ids, count + 3):
+            for line in webhook_lines(stack.signing_key, sends, count + 3):
                 *hdrs, body = line.split("\t")
                 bodies.append(({**json_h, **dict(h.split(": ", 1) for h in hdrs)}, body.encode()))
             results.setdefault("webhook deliveryUpdate", {})[name] = measure("webhook deliveryUpdate", bodies)
@@ -375,6 +383,12 @@ def round_trips(stack: Stack, blocks: Blocks, count: int) -> dict:
 # -- report -------------------------------------------------------------------------------------------------
 def fmt_rate(result: dict | None) -> str:
     return "unavailable (404)" if result is None else f"{result['rps']:8.0f}"
+
+
+def results_text(result: dict) -> str:
+    """The tally of a run's JSON `result` answers, most frequent first."""
+    tally = sorted(result.get("results", {}).items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{name} {count}" for name, count in tally) or "none"
 
 
 def print_report(report: dict) -> None:
@@ -410,6 +424,9 @@ def print_report(report: dict) -> None:
                if r and (r["requests"] - r["expected"] > 0.01 * max(1, r["requests"]) or r["socket_errors"])]
         if odd:
             out.append("unexpected answers (status histogram): " + "; ".join(odd))
+        hook = table["rows"]["webhook deliveryUpdate"]["service"]
+        if hook:  # what the webhook row measured: real updates, not unknown messages
+            out.append("webhook deliveryUpdate results (service): " + results_text(hook))
     rt = report.get("round_trips")
     if rt:
         out.append("\n## Redis round trips per request (counting proxy, 1 worker, sequential)")
@@ -424,6 +441,9 @@ def print_report(report: dict) -> None:
             cmds = ", ".join(f"{k} ×{v:.2f}" for k, v in s["commands"].items())
             out.append(f"| {route} | {s['round_trips']:.2f} | {f['round_trips']:.2f} | "
                        f"≤{ROUND_TRIP_TARGETS[route]} {verdict} | {cmds} |")
+        if rt["webhook deliveryUpdate"]["service"]:
+            out.append("webhook deliveryUpdate results (service): "
+                       + results_text(rt["webhook deliveryUpdate"]["service"]))
     mem = report.get("memory")
     if mem:
         out.append("\n## Redis memory per pending verification "

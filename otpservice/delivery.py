@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,11 +30,24 @@ STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL
 START_KEYWORDS = frozenset({"START", "UNSTOP"})
 EVENT_ID_MAX = 128
 ERROR_FIELD_MAX = 256
+# Canonical-looking E.164 (ASCII digits, no trailing newline: used with fullmatch). Telnyx echoes the number we
+# sent, which is canonical, so the common case skips phonenumbers' parse (tens of µs per webhook).
+E164_RE = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 def blocked_by(status: str) -> list[str]:
     """The stored statuses that `status` may not replace: itself, anything later, and every terminal one."""
     return [known for known, rank in RANK.items() if rank >= RANK[status]]
+
+
+def recipient(raw: object) -> str | None:
+    """The E.164 number a deliveryUpdate's `to[0].phone_number` names, or None when it is no phone number."""
+    if isinstance(raw, str) and E164_RE.fullmatch(raw):
+        return raw
+    try:
+        return phones.to_e164(raw)
+    except (InvalidPhoneNumber, InvalidRequest):
+        return None
 
 
 def keyword(text: object, autoresponse_type: object = None) -> str | None:
@@ -127,7 +141,11 @@ class DeliveryService:
         return {"result": result, "event_type": event.type}
 
     def delivery_update(self, event: Event, *, now_ms: int) -> str:
-        """Move the matching send's status forward; unknown messages and statuses are acknowledged."""
+        """Move the matching send's status forward; unknown messages and statuses are acknowledged.
+
+        The send is looked up among the recipient's verifications (`to[0].phone_number`, the number we texted),
+        by the message id each of its sends recorded: one Redis round trip for the lookup and the update.
+        """
         message_id = event.payload.get("id")
         recipients = event.payload.get("to")
         first = recipients[0] if isinstance(recipients, list) and recipients else {}
@@ -137,19 +155,19 @@ class DeliveryService:
         if status not in RANK:
             log.info("delivery update with an unknown status ignored", extra={"status": str(status)[:32]})
             return "ignored"
-        ref = self.store.find_send(message_id)
-        if ref is None:
+        phone = recipient(first.get("phone_number"))
+        if phone is None:  # no number to look in: no send of ours can match
             return "unknown_message"
         outcome = self.store.apply_update(
-            ref, message_id=message_id, event_id=event.id, status=status,
+            phone, message_id=message_id, event_id=event.id, status=status,
             errors=carrier_errors(event.payload.get("errors")), blocked_by=blocked_by(status),
             failed_delivery=status in FAILED_DELIVERY, now_ms=now_ms, event_ttl_ms=self.event_ttl_ms)
         if outcome.outcome == "updated":
             self.events("delivery_status", status=status)
             if status == "delivered" and outcome.sent_at_ms:
                 self.events("delivered", seconds=max(0.0, (now_ms - outcome.sent_at_ms) / 1000))
-            log.info("delivery status", extra={"verification_id": ref.verification_id,
-                                               "send_number": ref.send_number, "status": status,
+            log.info("delivery status", extra={"verification_id": outcome.verification_id,
+                                               "send_number": outcome.send_number, "status": status,
                                                "previous": outcome.previous_status})
         return outcome.outcome
 

@@ -1,8 +1,10 @@
 """The Redis side of Telnyx webhooks: find a message's send, apply its update atomically, remember event ids.
 
+A delivery update costs one round trip: lua/delivery_update.lua finds the send from the recipient number's
+hash (store.py's otp:{B}:n:<digest>: every retained verification of the number) and the message id each
+record keeps per send (m<k>, written by store.record_send), then applies the update in the same call.
 Keys beside store.py's layout (every one expires):
-  otp:msg:<message id>           string "<verification id>|<send number>" (written by store.record_send)
-  otp:{B}:ev:<event id digest>   string a delivery event already applied to record otp:{B}:v:<id>
+  otp:{B}:ev:<event id digest>   string a delivery event already applied to a send of the number in {B}
   otp:ev:<event id digest>       string an inbound event already applied
 Event ids come from Telnyx: they are hashed before use in a key name, like everything not ours.
 """
@@ -20,20 +22,14 @@ MESSAGE_ID_MAX = 128
 
 
 @dataclass(frozen=True)
-class SendRef:
-    """Which send of which verification a Telnyx message id belongs to."""
-
-    verification_id: str
-    send_number: int
-
-
-@dataclass(frozen=True)
 class UpdateResult:
-    """What the delivery_update script did: updated, unchanged, duplicate or unknown."""
+    """What the delivery_update script did: updated, unchanged, duplicate or unknown_message; which send."""
 
     outcome: str
     previous_status: str | None = None
     sent_at_ms: int = 0
+    verification_id: str | None = None
+    send_number: int = 0
 
 
 def digest(event_id: str) -> str:
@@ -41,38 +37,28 @@ def digest(event_id: str) -> str:
 
 
 class DeliveryStore:
-    """Message lookups and delivery updates: at most two round trips per webhook."""
+    """Message lookups and delivery updates: one round trip per webhook."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self.script = client.register_script(load_script("delivery_update"))
 
     @guarded
-    def find_send(self, message_id: str) -> SendRef | None:
-        """The send a message id was recorded for, or None (not ours, or past its retention)."""
-        if not 0 < len(message_id) <= MESSAGE_ID_MAX:
-            return None
-        raw = self.redis.get(f"{PREFIX}:msg:{message_id}")
-        if not raw:
-            return None
-        vid, _, number = raw.decode().partition("|")
-        if not Store.valid_id(vid) or not number.isdigit():
-            return None
-        return SendRef(vid, int(number))
-
-    @guarded
-    def apply_update(self, ref: SendRef, *, message_id: str, event_id: str, status: str, errors: list[dict],
+    def apply_update(self, phone: str, *, message_id: str, event_id: str, status: str, errors: list[dict],
                      blocked_by: list[str], failed_delivery: bool, now_ms: int, event_ttl_ms: int) -> UpdateResult:
-        """Run delivery_update.lua: dedupe the event and move the send's status forward (never back)."""
-        record = Store.record_key(ref.verification_id)
-        tag = record[:record.index("}") + 1]
-        out = self.script(keys=[record, f"{tag}:ev:{digest(event_id)}"],
-                          args=[ref.send_number, message_id, status, json.dumps(errors), now_ms, event_ttl_ms,
+        """Run delivery_update.lua for the send of E.164 `phone` that carried `message_id`: dedupe the event
+        and move the send's status forward (never back). `unknown_message` when no retained send matches."""
+        number = Store.number_key(phone)
+        tag = number[:number.index("}") + 1]
+        out = self.script(keys=[number, f"{tag}:ev:{digest(event_id)}"],
+                          args=[f"{tag}:v:", message_id, status, json.dumps(errors), now_ms, event_ttl_ms,
                                 "1" if failed_delivery else "0", *blocked_by])
         outcome = out[0].decode()
         if outcome == "updated":
-            return UpdateResult(outcome, out[1].decode(), int(out[2]))
-        return UpdateResult(outcome, out[1].decode() if len(out) > 1 else None)
+            return UpdateResult(outcome, out[1].decode(), int(out[2]), out[3].decode(), int(out[4]))
+        if outcome == "unchanged":
+            return UpdateResult(outcome, out[1].decode(), verification_id=out[2].decode(), send_number=int(out[3]))
+        return UpdateResult(outcome)
 
     @guarded
     def claim_event(self, event_id: str, *, ttl_ms: int) -> bool:

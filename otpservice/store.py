@@ -1,21 +1,23 @@
 """The only module that builds Redis keys and runs Lua: verifications, sends and idempotency records.
 
 Key layout (every key has an expiry):
-  otp:{B}:v:<id>                 hash   one verification (status, code HMAC, attempts, sends)   retention
+  otp:{B}:v:<id>                 hash   one verification (status, code HMAC, attempts, sends    retention
+                                        with their Telnyx message ids m<k>)
   otp:{B}:n:<digest>             hash   the number's small listpack: field <purpose> = id of the   retention,
                                         purpose's latest verification (live while that record is   or the longest
                                         pending and unexpired); field <id> = "" for its earlier     per-number
-                                        verifications (the admin list); field .s = its sends for    limit window
-                                        the per-number limits (6-byte big-endian ms times)
+                                        verifications (the admin list; delivery webhooks search     limit window
+                                        them all for a message id); field .s = its sends for the
+                                        per-number limits (6-byte big-endian ms times)
   otp:{B}:fails:<digest>         zset   failed attempts of the number (all codes), sliding log  24 h
   otp:{B}:oo:<digest>            hash   the number's opt-out records (optouts.py)               none
-  otp:msg:<message id>           string "<verification id>|<send number>" for webhooks          retention
   otp:idem:<client>:<key hash>   string the first answer to an Idempotency-Key                  24 h
 {B} is the number's bucket (codes.bucket): one hash tag for all keys of a number, so every script runs
 on Redis Cluster unchanged. No key name contains a phone number or anything a caller typed.
-Memory is the layout's reason (issue 6): a pending verification costs three keys (record, number hash,
-message map), and record fields equal to their defaults are not written (see the Lua scripts; the
-defaults are supplied by Verification.from_hash).
+Memory is the layout's reason (issue 6): a pending verification costs two keys (record, number hash), and
+record fields equal to their defaults are not written (see the Lua scripts; the defaults are supplied by
+Verification.from_hash). There is no message-id key: a delivery webhook names its recipient, whose hash
+lists every retained verification, and each record keeps its sends' message ids (delivery_store.py).
 Authenticator (TOTP) factors have their own keys and scripts in totp_store.py.
 """
 from __future__ import annotations
@@ -288,18 +290,12 @@ class Store:
 
     @guarded
     def record_send(self, verification_id: str, send_number: int, *, outcome: str, message_id: str | None,
-                    endpoint: str, now_ms: int, delivery_status: str, errors: list[dict] | None = None,
-                    retention_ms: int) -> None:
-        """Write a send's result on its record and, for a sent message, the message id → verification map."""
-        pipe = ScriptPipeline(self.redis, self.scripts)
-        pipe.script("send_result", [self.record_key(verification_id)],
-                    [send_number, outcome, message_id or "", endpoint, now_ms, delivery_status,
-                     json.dumps(errors or [])])
-        if message_id:
-            pipe.set(f"{PREFIX}:msg:{message_id}", f"{verification_id}|{send_number}", px=retention_ms)
-        # The record is written first; if only the map fails (its node is down on a cluster), the caller still
-        # knows the text went out (VerificationService answers 202 and logs that deliveries will be missed).
-        pipe.execute()
+                    endpoint: str, now_ms: int, delivery_status: str, errors: list[dict] | None = None) -> None:
+        """Write a send's result on its record, with its message id (m<k>: delivery webhooks find the send by it,
+        through the number's hash: delivery_update.lua). One round trip: the Script loads itself on NOSCRIPT."""
+        self.scripts["send_result"](keys=[self.record_key(verification_id)],
+                                    args=[send_number, outcome, message_id or "", endpoint, now_ms, delivery_status,
+                                          json.dumps(errors or [])])
 
     def run_script(self, name: str, keys: list, args: list) -> Any:
         """EVALSHA a script in one round trip; only when Redis answers NOSCRIPT (restart, SCRIPT FLUSH) is it

@@ -147,8 +147,7 @@ class VerificationService:
     def _test_send(self, req: CodeRequest, vid: str, send_number: int, endpoint: str, now_ms: int) -> None:
         """A test number's 'send': its fixed code is already stored; nothing reaches Telnyx, the use is logged."""
         self.store.record_send(vid, send_number, outcome="sent", message_id=None, endpoint=endpoint,
-                               now_ms=now_ms, delivery_status="delivered",
-                               retention_ms=self.settings.record_retention * 1000)
+                               now_ms=now_ms, delivery_status="delivered")
         self.events("test_number_used")
         log.warning("test number used: fixed code, nothing sent", extra={
             "verification_id": vid, "phone": req.number.masked, "purpose": req.purpose})
@@ -159,8 +158,7 @@ class VerificationService:
         s = self.settings
         text = messages.render(code=code, app_name=s.app_name, ttl_seconds=s.code_ttl, locale=req.locale,
                                region=req.number.region)
-        record = dict(verification_id=vid, send_number=send_number, endpoint=endpoint, now_ms=now_ms,
-                      retention_ms=s.record_retention * 1000)
+        record = dict(verification_id=vid, send_number=send_number, endpoint=endpoint, now_ms=now_ms)
         try:
             sent = self.telnyx.send_message(
                 to=req.number.e164, text=text, endpoint=endpoint,
@@ -174,7 +172,8 @@ class VerificationService:
                                    **record)
         except StoreUnavailable:
             # The text is out and its verification (with the code hash) was stored before the send: the
-            # user can still verify. Only the message-id map for delivery webhooks is lost, so answer 202.
+            # user can still verify. Only the send's message id is lost (its delivery webhooks will find no
+            # send: unknown_message), so answer 202.
             self.events("store_error", operation="record_send")
             log.error("send recorded nowhere: redis failed after telnyx accepted the message",
                       extra={"verification_id": vid, "phone": req.number.masked, "message_id": sent.id})

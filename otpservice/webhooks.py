@@ -41,12 +41,13 @@ OPENAPI_SCHEMAS = {
     "WebhookResult": {
         "type": "object", "required": ["result", "event_type"],
         "properties": {
-            "result": {"type": "string", "enum": ["updated", "unchanged", "duplicate", "unknown", "unknown_message",
-                                                   "ignored", "opted_out", "opted_in"],
+            "result": {"type": "string", "enum": ["updated", "unchanged", "duplicate", "unknown_message", "ignored",
+                                                   "opted_out", "opted_in"],
                        "description": "What the event did: `updated` a send's status; `unchanged` (it would "
-                                      "have moved a status backwards); `duplicate` event id; `unknown`/"
-                                      "`unknown_message` send; `ignored` event type, status or text; an "
-                                      "inbound keyword `opted_out` or `opted_in` the sender."},
+                                      "have moved a status backwards); `duplicate` event id; "
+                                      "`unknown_message`: no retained send to the recipient "
+                                      "(`to[0].phone_number`) carried this message id; `ignored` event "
+                                      "type, status or text; an inbound keyword `opted_out` or `opted_in` the sender."},
             "event_type": {"type": "string"},
         },
     },

@@ -39,6 +39,7 @@ from tests.test_core_api import (  # noqa: F401
 from tests.test_delivery import (  # noqa: F401  (webhooks on the cluster)
     hook,
     test_carrier_errors_are_kept,
+    test_every_send_of_the_number_is_found,
     test_failed_latest_send_skips_the_cooldown,
     test_finalized_before_sent_never_moves_back,
     test_sent_then_delivered,

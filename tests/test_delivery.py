@@ -48,10 +48,11 @@ def test_sent_then_delivered(client, hook, clock):
     vid, mid = created["verification_id"], created["delivery"]["message_id"]
     assert send_of(client, vid)["delivery_status"] == "queued"
     clock.advance(2)
-    assert hook(delivery_event(mid, "sent")).get_json() == {"result": "updated", "event_type": "message.sent"}
+    assert hook(delivery_event(mid, "sent", to=NUMBER)).get_json() == {"result": "updated",
+                                                                      "event_type": "message.sent"}
     assert send_of(client, vid)["delivery_status"] == "sent"
     clock.advance(3)
-    assert hook(delivery_event(mid, "delivered")).get_json()["result"] == "updated"
+    assert hook(delivery_event(mid, "delivered", to=NUMBER)).get_json()["result"] == "updated"
     send = send_of(client, vid)
     assert send["delivery_status"] == "delivered" and send["errors"] == [] and send["message_id"] == mid
     assert send["delivery_updated_at"] != send["sent_at"]
@@ -62,9 +63,9 @@ def test_sent_then_delivered(client, hook, clock):
 def test_finalized_before_sent_never_moves_back(client, hook):
     created = request_code(client)
     vid, mid = created["verification_id"], created["delivery"]["message_id"]
-    assert hook(delivery_event(mid, "delivered")).get_json()["result"] == "updated"
-    assert hook(delivery_event(mid, "sent")).get_json()["result"] == "unchanged"
-    assert hook(delivery_event(mid, "sending")).get_json()["result"] == "unchanged"
+    assert hook(delivery_event(mid, "delivered", to=NUMBER)).get_json()["result"] == "updated"
+    assert hook(delivery_event(mid, "sent", to=NUMBER)).get_json()["result"] == "unchanged"
+    assert hook(delivery_event(mid, "sending", to=NUMBER)).get_json()["result"] == "unchanged"
     assert send_of(client, vid)["delivery_status"] == "delivered"
 
 
@@ -73,8 +74,8 @@ def test_finalized_before_sent_never_moves_back(client, hook):
 def test_terminal_states_are_final(first, second, client, hook):
     created = request_code(client)
     vid, mid = created["verification_id"], created["delivery"]["message_id"]
-    assert hook(delivery_event(mid, first)).get_json()["result"] == "updated"
-    assert hook(delivery_event(mid, second, errors=[UNDELIVERABLE])).get_json()["result"] == "unchanged"
+    assert hook(delivery_event(mid, first, to=NUMBER)).get_json()["result"] == "updated"
+    assert hook(delivery_event(mid, second, to=NUMBER, errors=[UNDELIVERABLE])).get_json()["result"] == "unchanged"
     send = send_of(client, vid)
     assert send["delivery_status"] == first and send["errors"] == []
 
@@ -83,9 +84,9 @@ def test_carrier_errors_are_kept(client, hook):
     created = request_code(client)
     vid, mid = created["verification_id"], created["delivery"]["message_id"]
     blocked = {"code": "40020", "title": "2FA traffic blocked for 24 hours"}
-    hook(delivery_event(mid, "sent", errors=[blocked]))
-    hook(delivery_event(mid, "delivery_failed", errors=[UNDELIVERABLE]))
-    hook(delivery_event(mid, "sent"))  # late and empty: changes nothing, errors stay
+    hook(delivery_event(mid, "sent", to=NUMBER, errors=[blocked]))
+    hook(delivery_event(mid, "delivery_failed", to=NUMBER, errors=[UNDELIVERABLE]))
+    hook(delivery_event(mid, "sent", to=NUMBER))  # late and empty: changes nothing, errors stay
     send = send_of(client, vid)
     assert send["delivery_status"] == "delivery_failed"
     assert send["errors"] == [blocked, {"code": "40008", "title": "Undeliverable"}]
@@ -94,11 +95,11 @@ def test_carrier_errors_are_kept(client, hook):
 def test_replay_and_duplicates_change_nothing(client, hook, redis_url):
     created = request_code(client)
     vid, mid = created["verification_id"], created["delivery"]["message_id"]
-    sent = delivery_event(mid, "sent", errors=[UNDELIVERABLE])
+    sent = delivery_event(mid, "sent", to=NUMBER, errors=[UNDELIVERABLE])
     assert hook(sent).get_json()["result"] == "updated"
     before = record_fields(redis_url, vid)
     assert hook(sent).get_json()["result"] == "duplicate"  # the same bytes replayed inside the window
-    same_id = delivery_event(mid, "delivered", event_id=sent["data"]["id"])
+    same_id = delivery_event(mid, "delivered", to=NUMBER, event_id=sent["data"]["id"])
     assert hook(same_id).get_json()["result"] == "duplicate"  # a retry is recognised by its event id alone
     assert record_fields(redis_url, vid) == before
     assert send_of(client, vid)["delivery_status"] == "sent"
@@ -106,7 +107,7 @@ def test_replay_and_duplicates_change_nothing(client, hook, redis_url):
 
 def test_event_ids_expire_with_the_record_retention(client, hook, redis_url, app):
     created = request_code(client)
-    event = delivery_event(created["delivery"]["message_id"], "sent")
+    event = delivery_event(created["delivery"]["message_id"], "sent", to=NUMBER)
     hook(event)
     store = redis.Redis.from_url(redis_url)
     try:
@@ -121,24 +122,94 @@ def test_unknown_message_ids_and_statuses_are_acknowledged(client, hook, redis_u
     created = request_code(client)
     vid, mid = created["verification_id"], created["delivery"]["message_id"]
     before = record_fields(redis_url, vid)
-    assert hook(delivery_event(str(uuid.uuid4()), "delivered")).get_json()["result"] == "unknown_message"
-    assert hook(delivery_event(mid, "webhook_delivered")).get_json()["result"] == "ignored"
-    no_id = delivery_event(mid, "delivered")
+    assert hook(delivery_event(str(uuid.uuid4()), "delivered", to=NUMBER)).get_json()["result"] == "unknown_message"
+    assert hook(delivery_event(mid, "webhook_delivered", to=NUMBER)).get_json()["result"] == "ignored"
+    no_id = delivery_event(mid, "delivered", to=NUMBER)
     del no_id["data"]["payload"]["id"]
     assert hook(no_id).get_json()["result"] == "ignored"
     assert record_fields(redis_url, vid) == before
 
 
-def test_a_map_pointing_at_another_message_changes_nothing(client, hook, redis_url):
+def test_a_message_id_of_another_numbers_send_changes_nothing(client, hook, redis_url):
+    """The send is looked up among the recipient's verifications only: another number's message id is unknown."""
     first = request_code(client, "+13125550141")
     other = request_code(client, "+13125550142")
+    before = {vid: record_fields(redis_url, vid) for vid in (first["verification_id"], other["verification_id"])}
+    crossed = [delivery_event(other["delivery"]["message_id"], "delivered", to="+13125550141"),
+               delivery_event(first["delivery"]["message_id"], "delivery_failed", to="+13125550142")]
+    for event in crossed:
+        assert hook(event).get_json()["result"] == "unknown_message"
+    assert {vid: record_fields(redis_url, vid) for vid in before} == before
     store = redis.Redis.from_url(redis_url)
-    try:  # a stale or forged map entry: the record's own message id must match
-        store.set(f"otp:msg:{other['delivery']['message_id']}", f"{first['verification_id']}|1", px=60000)
+    try:  # nothing remembered either: the event ids stay free for a correct event
+        assert store.keys("otp:*:ev:*") == []
     finally:
         store.close()
-    assert hook(delivery_event(other["delivery"]["message_id"], "delivered")).get_json()["result"] == "unknown"
+    fixed = delivery_event(other["delivery"]["message_id"], "delivered", to="+13125550142",
+                           event_id=crossed[0]["data"]["id"])
+    assert hook(fixed).get_json()["result"] == "updated"
+    assert send_of(client, other["verification_id"])["delivery_status"] == "delivered"
     assert send_of(client, first["verification_id"])["delivery_status"] == "queued"
+
+
+@pytest.mark.parametrize("spelling,result", [("+1 312-555-0140", "updated"), ("+1 (312) 555 0140", "updated"),
+                                             ("3125550140", "unknown_message"), ("not a number", "unknown_message"),
+                                             ("", "unknown_message"), (None, "unknown_message"),
+                                             ("+13125550140\n", "updated")])
+def test_the_recipient_is_read_as_e164(spelling, result, client, hook, redis_url):
+    """Telnyx echoes the E.164 we sent; another spelling is canonicalised, and no number means no send of ours."""
+    created = request_code(client)
+    vid, mid = created["verification_id"], created["delivery"]["message_id"]
+    event = delivery_event(mid, "delivered", to=NUMBER)
+    event["data"]["payload"]["to"][0]["phone_number"] = spelling
+    before = record_fields(redis_url, vid)
+    assert hook(event).get_json()["result"] == result
+    if result == "updated":
+        assert send_of(client, vid)["delivery_status"] == "delivered"
+    else:
+        assert record_fields(redis_url, vid) == before
+
+
+def test_every_send_of_the_number_is_found(client, hook, clock):
+    """A resend (send 2), another purpose's live verification, and an earlier verification of the number."""
+    clock.freeze()
+    earlier = request_code(client)
+    clock.advance(601)  # its code expired: the next request starts a new verification
+    latest = request_code(client)
+    assert latest["verification_id"] != earlier["verification_id"]
+    clock.advance(31)
+    resend = request_code(client)
+    assert resend["verification_id"] == latest["verification_id"] and resend["send_count"] == 2
+    signup = client.post("/request-code", json={"phone_number": NUMBER, "purpose": "signup"}).get_json()
+    assert signup["verification_id"] not in (earlier["verification_id"], latest["verification_id"])
+    for sent, status in ((resend, "delivered"), (latest, "delivery_failed"), (earlier, "expired"),
+                         (signup, "sent")):
+        event = delivery_event(sent["delivery"]["message_id"], status, to=NUMBER)
+        assert hook(event).get_json()["result"] == "updated", sent
+    assert [s["delivery_status"] for s in client.get(f"/verifications/{latest['verification_id']}")
+            .get_json()["sends"]] == ["delivery_failed", "delivered"]
+    assert send_of(client, earlier["verification_id"])["delivery_status"] == "expired"
+    assert send_of(client, signup["verification_id"])["delivery_status"] == "sent"
+
+
+def test_a_delivery_update_costs_one_redis_round_trip(client, hook, monkeypatch):
+    """The benchmark's budget (issue 6): the lookup and the update are one script call."""
+    import redis.connection
+
+    warm = request_code(client, "+13125550144")
+    hook(delivery_event(warm["delivery"]["message_id"], "sent", to="+13125550144"))  # script loaded, pool warm
+    created = request_code(client)
+    sends = []
+    original = redis.connection.Connection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sends.append(command)
+        return original(self, command, check_health)
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counting)
+    assert hook(delivery_event(created["delivery"]["message_id"], "delivered", to=NUMBER)).get_json()["result"] == \
+        "updated"
+    assert hook(delivery_event(str(uuid.uuid4()), "delivered", to=NUMBER)).get_json()["result"] == "unknown_message"
+    assert len(sends) == 2
 
 
 # -- delivery-aware resend --------------------------------------------------------------------------------
@@ -146,7 +217,7 @@ def test_a_map_pointing_at_another_message_changes_nothing(client, hook, redis_u
 def test_failed_latest_send_skips_the_cooldown(status, client, hook, sim):
     created = request_code(client)
     assert client.post("/request-code", json={"phone_number": NUMBER}).status_code == 429
-    hook(delivery_event(created["delivery"]["message_id"], status, errors=[UNDELIVERABLE]))
+    hook(delivery_event(created["delivery"]["message_id"], status, to=NUMBER, errors=[UNDELIVERABLE]))
     again = request_code(client)
     assert again["verification_id"] == created["verification_id"] and again["send_count"] == 2
     assert len(outbox(sim, NUMBER)) == 2
@@ -157,7 +228,7 @@ def test_failed_latest_send_skips_the_cooldown(status, client, hook, sim):
 @pytest.mark.parametrize("status", ["sent", "delivered", "delivery_unconfirmed"])
 def test_other_statuses_keep_the_cooldown(status, client, hook, sim):
     created = request_code(client)
-    hook(delivery_event(created["delivery"]["message_id"], status))
+    hook(delivery_event(created["delivery"]["message_id"], status, to=NUMBER))
     assert client.post("/request-code", json={"phone_number": NUMBER}).status_code == 429
     assert len(outbox(sim, NUMBER)) == 1
 
@@ -167,9 +238,9 @@ def test_a_failure_of_an_older_send_keeps_the_cooldown(client, hook, clock, sim)
     clock.advance(31)
     second = request_code(client)
     assert second["send_count"] == 2
-    hook(delivery_event(first["delivery"]["message_id"], "delivery_failed"))
+    hook(delivery_event(first["delivery"]["message_id"], "delivery_failed", to=NUMBER))
     assert client.post("/request-code", json={"phone_number": NUMBER}).status_code == 429
-    hook(delivery_event(second["delivery"]["message_id"], "delivery_failed"))
+    hook(delivery_event(second["delivery"]["message_id"], "delivery_failed", to=NUMBER))
     assert request_code(client)["send_count"] == 3
 
 
@@ -182,13 +253,20 @@ def test_resend_after_failed_delivery_uses_the_failover_endpoint(failover, expec
     clock.freeze()
     created = request_code(client)
     assert outbox(sim, NUMBER)[0]["endpoint"] == "messages"
-    post_signed(app.test_client(), delivery_event(created["delivery"]["message_id"], "delivery_failed"),
-                sim_signing_key, timestamp=clock())
-    request_code(client)
-    assert outbox(sim, NUMBER)[0]["endpoint"] == expected
+    failed = delivery_event(created["delivery"]["message_id"], "delivery_failed", to=NUMBER)
+    post_signed(app.test_client(), failed, sim_signing_key, timestamp=clock())
+    resent = request_code(client)
+    [latest, _] = outbox(sim, NUMBER)
+    assert latest["endpoint"] == expected and latest["id"] == resent["delivery"]["message_id"]
     sends = client.get(f"/verifications/{created['verification_id']}").get_json()["sends"]
     assert [s["endpoint"] for s in sends] == ["messages", expected]
     assert [s["delivery_status"] for s in sends] == ["delivery_failed", "queued"]
+    # The resend's report is found through the recipient the simulator's outbox recorded for it.
+    delivered = delivery_event(latest["id"], "delivered", to=latest["to"])
+    assert post_signed(app.test_client(), delivered, sim_signing_key,
+                       timestamp=clock()).get_json()["result"] == "updated"
+    sends = client.get(f"/verifications/{created['verification_id']}").get_json()["sends"]
+    assert [s["delivery_status"] for s in sends] == ["delivery_failed", "delivered"]
 
 
 # -- Redis down -------------------------------------------------------------------------------------------
@@ -201,7 +279,7 @@ def test_redis_down_answers_503_so_telnyx_retries(make_app, clock, sim_signing_k
         clock.freeze()
         created = request_code(client)
         server.stop()
-        for body in (delivery_event(created["delivery"]["message_id"], "delivered"),
+        for body in (delivery_event(created["delivery"]["message_id"], "delivered", to=NUMBER),
                      inbound_event("+13125550143", "STOP")):
             response = post_signed(app.test_client(), encode(body), sim_signing_key, timestamp=clock())
             assert response.status_code == 503

@@ -101,14 +101,22 @@ def test_cli_refuses_to_serve_in_production_without_secrets(tmp_path):
 
 def test_embedded_store_serves_a_whole_loop_without_redis(sim, sim_signing_key):
     """fakeredis (the sandbox's embedded store) runs the same Lua scripts as a real server."""
+    import time
+
     from otpservice import create_app
+    from otpservice.signatures import public_key_b64
     from otpservice.telnyx import TelnyxClient
     from tests.conftest import SIM_API_KEY, code_from, outbox
+    from tests.webhook_support import delivery_event, post_signed
 
-    settings = Settings(api_keys=(CLIENT_KEY,), telnyx_from="+13125550100", telnyx_base_url=sim.base_url)
+    settings = Settings(api_keys=(CLIENT_KEY,), telnyx_from="+13125550100", telnyx_base_url=sim.base_url,
+                        telnyx_public_key=public_key_b64(sim_signing_key))
     app = create_app(settings, telnyx=TelnyxClient(api_key=SIM_API_KEY, base_url=sim.base_url))
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {CLIENT_KEY}"
-    assert client.post("/request-code", json={"phone_number": "+13125550150"}).status_code == 202
+    sent = client.post("/request-code", json={"phone_number": "+13125550150"})
+    assert sent.status_code == 202
     code = code_from(outbox(sim, "+13125550150")[0])
     assert client.post("/verify", json={"phone_number": "+13125550150", "code": code}).get_json()["valid"] is True
+    event = delivery_event(sent.get_json()["delivery"]["message_id"], "delivered", to="+13125550150")
+    assert post_signed(client, event, sim_signing_key, timestamp=time.time()).get_json()["result"] == "updated"

@@ -82,8 +82,8 @@ def test_a_full_cycle_leaves_only_expiring_keys_and_no_code(app, client, sim, cl
                         headers={"Idempotency-Key": "cycle-1"}).get_json()
     codes.append(code_from(outbox(sim, NUMBER)[0]))
     message_id = first["delivery"]["message_id"]
-    post_signed(hook, delivery_event(message_id, "sent"), sim_signing_key, timestamp=clock())
-    post_signed(hook, delivery_event(message_id, "delivered"), sim_signing_key, timestamp=clock())
+    post_signed(hook, delivery_event(message_id, "sent", to=NUMBER), sim_signing_key, timestamp=clock())
+    post_signed(hook, delivery_event(message_id, "delivered", to=NUMBER), sim_signing_key, timestamp=clock())
     client.post("/verify", json={"phone_number": NUMBER, "code": "000000" if codes[0] != "000000" else "111111"})
     clock.advance(31)
     client.post("/request-code", json={"phone_number": NUMBER})
@@ -152,7 +152,7 @@ def test_a_delivery_report_after_the_code_expired_is_still_recorded(app, client,
     answer = client.post("/request-code", json={"phone_number": NUMBER}).get_json()
     code = code_from(outbox(sim, NUMBER)[0])
     clock.advance(700)
-    response = post_signed(app.test_client(), delivery_event(answer["delivery"]["message_id"], "delivered"),
+    response = post_signed(app.test_client(), delivery_event(answer["delivery"]["message_id"], "delivered", to=NUMBER),
                            sim_signing_key, timestamp=clock())
     assert response.status_code == 200
     record = client.get(f"/verifications/{answer['verification_id']}").get_json()
@@ -164,7 +164,7 @@ def test_parallel_webhooks_for_one_message_leave_the_final_status(app, client, s
     clock.freeze()
     answer = client.post("/request-code", json={"phone_number": NUMBER}).get_json()
     message_id = answer["delivery"]["message_id"]
-    events = [delivery_event(message_id, status, event_id=str(uuid.uuid4()))
+    events = [delivery_event(message_id, status, to=NUMBER, event_id=str(uuid.uuid4()))
               for status in ("queued", "sending", "sent", "delivered") * 6]
     server = LiveServer(app)
     try:
@@ -205,8 +205,8 @@ def test_signatures_from_another_key_never_move_a_status(app, client, sim, clock
     clock.freeze()
     answer = client.post("/request-code", json={"phone_number": NUMBER}).get_json()
     stranger = nacl.signing.SigningKey.generate()
-    response = post_signed(app.test_client(), delivery_event(answer["delivery"]["message_id"], "delivery_failed"),
-                           stranger, timestamp=clock())
+    failed = delivery_event(answer["delivery"]["message_id"], "delivery_failed", to=NUMBER)
+    response = post_signed(app.test_client(), failed, stranger, timestamp=clock())
     assert response.status_code == 401
     send = client.get(f"/verifications/{answer['verification_id']}").get_json()["sends"][0]
     assert send["delivery_status"] == "queued"

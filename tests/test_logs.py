@@ -62,10 +62,10 @@ def test_a_full_cycle_logs_json_with_request_ids_and_no_secret(client, sim, capt
     client.post("/verify", json={"verification_id": vid, "code": code})
     client.get(f"/verifications/{vid}")
     message_id = sent.get_json()["delivery"]["message_id"]
-    assert post_signed(client, delivery_event(message_id, "delivered"), sim_signing_key,
+    assert post_signed(client, delivery_event(message_id, "delivered", to=NUMBER), sim_signing_key,
                        timestamp=time.time()).status_code == 200
     forged = nacl.signing.SigningKey.generate()
-    assert post_signed(client, delivery_event(message_id, "delivery_failed"), forged,
+    assert post_signed(client, delivery_event(message_id, "delivery_failed", to=NUMBER), forged,
                        timestamp=time.time()).status_code == 401
     stop = post_signed(client, inbound_event(STOPPER, "STOP"), sim_signing_key, timestamp=time.time())
     assert stop.status_code == 200

@@ -24,9 +24,9 @@ def envelope(event_type: str, payload: dict, *, event_id: str | None = None, now
     return {"data": data, "meta": {"attempt": 1, "delivered_to": "http://localhost" + PATH}}
 
 
-def delivery_event(message_id: str, status: str, *, errors: list | None = None, event_id: str | None = None,
-                   to: str = "+13125550123", now: float = 0.0) -> dict:
-    """message.sent / message.finalized for one of our messages, moved to `status`."""
+def delivery_event(message_id: str, status: str, *, to: str, errors: list | None = None, event_id: str | None = None,
+                   now: float = 0.0) -> dict:
+    """message.sent / message.finalized for one of our messages to `to` (the recipient), moved to `status`."""
     payload = {"id": message_id, "record_type": "message", "direction": "outbound", "type": "SMS",
                "to": [{"phone_number": to, "status": status, "carrier": "T-MOBILE USA, INC."}],
                "errors": errors or []}

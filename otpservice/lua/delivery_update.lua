@@ -1,31 +1,62 @@
--- Apply one Telnyx delivery update to one send of a verification, atomically: dedupe the event id, move the
--- send's status forward only, keep carrier errors, and flag a failed latest send for delivery-aware resend.
--- KEYS[1] record  otp:{B}:v:<id>
--- KEYS[2] event   otp:{B}:ev:<event id digest>  (same hash tag: one slot on a cluster; expires by itself)
--- ARGV: send number, message id, new status, errors JSON array, now ms, event ttl ms,
+-- Apply one Telnyx delivery update, atomically and in one round trip: find the send by its message id among the
+-- recipient number's verifications, dedupe the event id, move the send's status forward only, keep carrier
+-- errors, and flag a failed latest send for delivery-aware resend.
+-- KEYS[1] number  otp:{B}:n:<number digest>  (begin_send.lua): <purpose> -> the purpose's latest verification
+--                   id, <id> -> "" for earlier ones, .s -> the send log (skipped here)
+-- KEYS[2] event   otp:{B}:ev:<event id digest>  (expires by itself)
+-- Records are otp:{B}:v:<id> (ARGV[1] .. id); each holds m<k> = Telnyx's message id of its k-th send and n =
+-- its send count. Same hash tag {B} everywhere: one slot on a cluster.
+-- ARGV: record prefix, message id, new status, errors JSON array, now ms, event ttl ms,
 --       failed delivery ("1"/"0"), then every status the new one may NOT replace (same rank or later)
-local n, message_id, status, errors = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- Returns {"unknown_message"}, {"duplicate"}, {"unchanged", status, id, k} or {"updated", previous status,
+-- sent at ms, id, k}.
+local prefix, message_id, status, errors = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, event_ttl, failed = ARGV[5], tonumber(ARGV[6]), ARGV[7] == "1"
+local SEND_LOG = ".s"
 
--- The record outlived by its message map (or a mismatched map): nothing to update, nothing to remember.
-if redis.call("HGET", KEYS[1], "m" .. n) ~= message_id then return {"unknown"} end
+-- The record and send number of verification `id` whose send carried the message, latest send first
+-- (webhooks follow their send closely). A send with no message id has m<k> = "", never a match.
+local function send_of(id)
+  local rec = prefix .. id
+  for k = tonumber(redis.call("HGET", rec, "n") or "0"), 1, -1 do
+    if redis.call("HGET", rec, "m" .. k) == message_id then return rec, tostring(k) end
+  end
+  return nil
+end
+
+-- The purposes' latest verifications first (the common case), then the earlier ones (field <id>, value "").
+local entries = redis.call("HGETALL", KEYS[1])
+local rec, n, vid
+for pass = 1, 2 do
+  for j = 1, #entries, 2 do
+    local field, value = entries[j], entries[j + 1]
+    if field ~= SEND_LOG and (value ~= "") == (pass == 1) then
+      vid = pass == 1 and value or field
+      rec, n = send_of(vid)
+      if rec then break end
+    end
+  end
+  if rec then break end
+end
+-- Not one of this number's retained sends (another number's, or past its retention): nothing to remember.
+if not rec then return {"unknown_message"} end
 if not redis.call("SET", KEYS[2], "1", "NX", "PX", event_ttl) then return {"duplicate"} end
 
 -- Absent fields hold their defaults (send_result.lua): d<n> queued, t<n> the record's c, er<n> [].
-local fields = redis.call("HMGET", KEYS[1], "d" .. n, "t" .. n, "n", "er" .. n, "c")
+local fields = redis.call("HMGET", rec, "d" .. n, "t" .. n, "n", "er" .. n, "c")
 local current = fields[1] or "queued"
 for i = 8, #ARGV do
-  if current == ARGV[i] then return {"unchanged", current} end
+  if current == ARGV[i] then return {"unchanged", current, vid, n} end
 end
 
-redis.call("HSET", KEYS[1], "d" .. n, status, "du" .. n, now)
+redis.call("HSET", rec, "d" .. n, status, "du" .. n, now)
 if errors ~= "[]" then
   -- Both are JSON arrays written by the service: joining them keeps every carrier error seen so far.
   local old = fields[4] or "[]"
   local merged = errors
   if old ~= "[]" then merged = string.sub(old, 1, -2) .. "," .. string.sub(errors, 2) end
-  redis.call("HSET", KEYS[1], "er" .. n, merged)
+  redis.call("HSET", rec, "er" .. n, merged)
 end
 -- Only the latest send's failure lets the next request skip the cooldown (begin_send reads "ld").
-if failed and fields[3] == n then redis.call("HSET", KEYS[1], "ld", "1") end
-return {"updated", current, fields[2] or fields[5] or "0"}
+if failed and fields[3] == n then redis.call("HSET", rec, "ld", "1") end
+return {"updated", current, fields[2] or fields[5] or "0", vid, n}
