@@ -2,12 +2,22 @@
 break (a thread, an open connection) may start while it is built, and the opt-out sync runs in each worker."""
 from __future__ import annotations
 
+import json
 import os
 import socket
+import time
+
+import pytest
+import redis
+import requests
 
 from otpservice import create_app
 from otpservice.config import Settings
-from tests.conftest import CODE_SECRET, SIM_API_KEY
+from otpservice.optouts import OptOutRegistry
+from tests.conftest import ADMIN_TOKEN, CLIENT_KEY, CODE_SECRET, SIM_API_KEY
+from tests.gunicorn_server import GunicornServer
+
+NUMBER = "+13125550177"
 
 
 def listener() -> socket.socket:
@@ -72,3 +82,44 @@ def test_a_forked_process_starts_its_own_sync_thread_on_its_first_request(make_a
         assert scheduler.thread is parent_thread and scheduler.pid == os.getpid()  # the parent's is untouched
     finally:
         scheduler.stop()
+
+
+def log_entries(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.slow
+def test_preloading_gunicorn_runs_the_sync_thread_in_every_worker_and_not_in_the_master(
+        redis_url, sim, sim_signing_key):
+    from otpservice.signatures import public_key_b64
+
+    assert requests.post(f"{sim.url}/sim/optouts", json={"to": NUMBER}, timeout=5).status_code == 201
+    server = GunicornServer({
+        "OTP_REDIS_URL": redis_url, "OTP_API_KEYS": CLIENT_KEY, "OTP_ADMIN_TOKEN": ADMIN_TOKEN,
+        "OTP_CODE_SECRET": CODE_SECRET, "OTP_TELNYX_API_KEY": SIM_API_KEY, "OTP_TELNYX_BASE_URL": sim.base_url,
+        "OTP_TELNYX_PUBLIC_KEY": public_key_b64(sim_signing_key), "OTP_TELNYX_FROM": "+13125550100",
+        "OTP_OPTOUT_SYNC_INTERVAL": "1", "OTP_LOG_LEVEL": "INFO"}, workers=2)
+    registry = OptOutRegistry(redis.Redis.from_url(redis_url))
+    try:
+        server.start()
+        master = server.proc.pid  # `otpservice serve` execs gunicorn: this is its master
+        # The master built the app before forking (preload_app): it has PyNaCl's libsodium loaded.
+        assert "_sodium" in open(f"/proc/{master}/maps").read()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            started = [e for e in log_entries(server.output()) if e["msg"] == "opt-out sync thread started"]
+            if len(started) >= 2 and registry.is_opted_out(NUMBER):
+                break
+            time.sleep(0.1)
+        assert registry.is_opted_out(NUMBER)  # a sync thread ran: Telnyx's list reached Redis
+    finally:
+        stopped = server.stop()
+        output = server.output()
+        server.cleanup()
+    assert stopped == 0
+    entries = log_entries(output)
+    workers = {int(e["msg"].rsplit(" ", 1)[1]) for e in entries if e["msg"].startswith("Booting worker")}
+    threads = [e["pid"] for e in entries if e["msg"] == "opt-out sync thread started"]
+    assert len(workers) == 2 and master not in workers
+    assert sorted(threads) == sorted(workers)  # one thread per worker, none in the master
+    assert any(e["msg"] == "opt-out sync" for e in entries)
