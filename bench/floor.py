@@ -5,7 +5,8 @@
                the body the service sends (same fields, same text length), answer 202 JSON.
 /webhooks/telnyx  one Ed25519 verification over timestamp|raw body (PyNaCl), one Redis round trip
                (SET NX with expiry, the event id), answer 200 JSON.
-It reads the same OTP_* variables as the service, so the two run with identical settings.
+It reads the same OTP_* variables as the service, so the two run with identical settings. Like the service it
+is preloaded (gunicorn --preload): the clients below are made in the master and connect only in a worker.
 """
 from __future__ import annotations
 

@@ -157,10 +157,13 @@ class Stack:
     def gunicorn(self, app: str, workers: int, redis_url: str, name: str) -> tuple[int, float, subprocess.Popen]:
         """Start `app` under gunicorn; returns (port, seconds from process start to first 200 on /readyz)."""
         port = free_port()
+        # --preload, as config/gunicorn.conf.py sets for production: the master imports and builds the app once
+        # and forks the workers from it (start-up at 4 workers on 2 cores). The floor gets it too: one command
+        # line for both.
         argv = [sys.executable, "-m", "gunicorn", app, "--config", str(ROOT / "bench" / "gunicorn.conf.py"),
                 "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(self.threads),
                 "--worker-class", "sync" if self.threads == 1 else "gthread", "--log-level", "warning",
-                "--backlog", "2048", "--timeout", "60"]
+                "--backlog", "2048", "--timeout", "60", "--preload"]
         proc = self.spawn(argv, self.app_env(redis_url, port), name)
         startup = wait_http(f"http://127.0.0.1:{port}/readyz", proc=proc)
         return port, startup, proc

@@ -3,6 +3,7 @@
 Every value comes from the service's own settings (OTP_* variables, read by otpservice.config); command-line
 flags given after `otpservice serve` still win over this file.
 """
+import atexit
 import multiprocessing
 import os
 import shutil
@@ -12,8 +13,32 @@ from otpservice.config import Settings
 
 settings = Settings.from_env()
 
+# prometheus_client picks its storage when it is first imported, from PROMETHEUS_MULTIPROC_DIR. With
+# preload_app the master imports it (building the app) straight after reading this file, before any server
+# hook: gunicorn's Arbiter.setup() loads a preloaded app, and only Arbiter.start() then calls on_starting.
+# So the directory is made and the variables set here, as this file loads, which also covers
+# `gunicorn --check-config` (it loads the app, with no Arbiter). On a HUP gunicorn reads this file again:
+# OTP_METRICS_DIR is set by then, so the same directory is kept. This is the only environment write in the
+# project; OTP_METRICS_DIR tells the app the same directory.
 OWN_METRICS_DIR = not settings.metrics_dir
-metrics_dir = settings.metrics_dir
+metrics_dir = settings.metrics_dir or tempfile.mkdtemp(prefix="otp-metrics-")
+os.makedirs(metrics_dir, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+os.environ["OTP_METRICS_DIR"] = metrics_dir
+
+
+def remove_own_metrics_dir(path: str = metrics_dir, owner: int = os.getpid()) -> None:
+    """At exit, remove the temporary metrics directory this file made; only in the process that made it.
+
+    Workers fork with this handler registered and leave through sys.exit, so without the pid check the
+    first worker to stop would delete every worker's files.
+    """
+    if os.getpid() == owner:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+if OWN_METRICS_DIR:
+    atexit.register(remove_own_metrics_dir)
 
 bind = f"{settings.host}:{settings.port}"
 # I/O-bound work (Redis, Telnyx): processes for the cores, threads to wait on the network.
@@ -24,7 +49,11 @@ threads = settings.threads
 timeout = settings.worker_timeout
 graceful_timeout = settings.worker_timeout
 keepalive = 5
-preload_app = False
+# Import and build the app once, in the master, then fork the workers from it: each worker starts as a copy
+# instead of importing Flask, redis, phonenumbers, nacl... itself, all of them at once on the same cores
+# (issue 6: start-up under 1 s to ready at 4 workers on 2 cores). Threads do not survive a fork, so the
+# app starts none while it is built; post_worker_init below starts them in each worker.
+preload_app = True
 
 # gunicorn's access log is off: the app writes one JSON access line per request itself (otpservice.logs),
 # with the request id. gunicorn's own messages (boot, worker restarts) use the same JSON formatter.
@@ -45,20 +74,22 @@ logconfig_dict = {
 
 
 def on_starting(server):
-    """Give every worker one metrics directory: a fresh temp dir, or OTP_METRICS_DIR emptied of a past run."""
-    global metrics_dir
-    if OWN_METRICS_DIR:
-        metrics_dir = tempfile.mkdtemp(prefix="otp-metrics-")
-    os.makedirs(metrics_dir, exist_ok=True)
+    """Drop the .db files of a past run from the metrics directory: their counts are not this run's.
+
+    This runs once per start, after the preloaded app made the master's own (empty) files: deleting those
+    too is harmless, because the master counts nothing and prometheus_client opens files named after the
+    new pid on a worker's first count after the fork.
+    """
     for name in os.listdir(metrics_dir):
-        if name.endswith(".db"):  # a previous run's counts are not this run's
+        if name.endswith(".db"):
             os.remove(os.path.join(metrics_dir, name))
-    # prometheus_client picks its storage when a worker first imports it, from PROMETHEUS_MULTIPROC_DIR.
-    # Workers fork from this master after this hook (preload_app is off), so setting the variable here, before
-    # any of them exists, is what puts every worker's values in files /metrics can add up. This is the only
-    # environment write in the project; OTP_METRICS_DIR tells the app the same directory.
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    os.environ["OTP_METRICS_DIR"] = metrics_dir
+
+
+def post_worker_init(worker):
+    """Start the app's background threads (the opt-out sync) in each worker, which serves; never the master."""
+    from otpservice import start_background
+
+    start_background(worker.wsgi)
 
 
 def child_exit(server, worker):
@@ -66,9 +97,3 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
-
-
-def on_exit(server):
-    """Remove the temporary metrics directory this file made."""
-    if OWN_METRICS_DIR and metrics_dir:
-        shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -68,7 +68,10 @@ def create_app(settings=None, *, redis_client=None, telnyx=None, clock: Callable
                              messaging_profile_id=settings.telnyx_messaging_profile_id)
     app.extensions["otp.optout_sync"] = optout_sync
     if settings.optout_sync_interval > 0:
-        SyncScheduler(optout_sync, client, settings.optout_sync_interval).start()
+        # Not started here: this may be a gunicorn master that preloads the app and forks (no thread survives).
+        scheduler = SyncScheduler(optout_sync, client, settings.optout_sync_interval)
+        app.extensions["otp.sync_scheduler"] = scheduler
+        app.wsgi_app = scheduler.middleware(app.wsgi_app)
     logs.init_app(app, count=metrics.process_metrics().count_request)
     web.register_error_handlers(app)
     app.register_blueprint(api.bp)
@@ -77,3 +80,10 @@ def create_app(settings=None, *, redis_client=None, telnyx=None, clock: Callable
     app.register_blueprint(openapi.bp)
     app.register_blueprint(webhooks.bp)
     return app
+
+
+def start_background(app: Flask) -> None:
+    """Start the app's background work (the opt-out sync) in this process, once: call it where requests are served."""
+    scheduler = app.extensions.get("otp.sync_scheduler")
+    if scheduler is not None:
+        scheduler.start()

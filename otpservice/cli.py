@@ -18,7 +18,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """The one-command sandbox: simulator and service in one process, wired together, embedded store."""
     from werkzeug.serving import make_server
 
-    from otpservice import create_app
+    from otpservice import create_app, start_background
     from otpservice.sandbox import SimulatorServer
     from otpservice.signatures import public_key_b64, signing_key_from_seed_b64
 
@@ -46,6 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     sim = SimulatorServer(host=host, port=sim_port, api_key=telnyx_key, signing_key=signing_key,
                           default_webhook_url=settings.webhook_url).start()
     app = create_app(settings)
+    start_background(app)  # this process serves: the opt-out sync runs from now, not from the first request
     server = make_server(host, port, app, threaded=True)
     print(f"""
 otpservice sandbox ({'embedded store' if not settings.redis_url else 'Redis at ' + settings.redis_url})

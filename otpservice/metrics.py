@@ -6,7 +6,9 @@ number, code or caller text can ever become a label, and series stay bounded.
 
 Under gunicorn each worker is its own process: with a metrics directory configured, prometheus_client keeps
 values in memory-mapped files there (it reads PROMETHEUS_MULTIPROC_DIR, which config/gunicorn.conf.py sets
-before any worker starts) and /metrics sums every worker's files, so any worker answers for all of them.
+before the app is imported) and /metrics sums every worker's files, so any worker answers for all of them.
+The master builds the app and forks the workers (preload_app): prometheus_client sees the new pid on a
+worker's first count and opens files named after it.
 """
 from __future__ import annotations
 

@@ -7,11 +7,14 @@ newer than the sync's start. `inbound_stop` and `admin` records are ours and nev
 removed unless the whole list was read: a failed page fails the sync and changes nothing.
 
 `SyncScheduler` runs a sync every OTP_OPTOUT_SYNC_INTERVAL seconds in whichever process takes a Redis lock
-that lasts the interval, so many workers sync once between them.
+that lasts the interval, so many workers sync once between them. Its thread starts in a process that serves,
+never where the app is built: a gunicorn master that preloads the app builds it, then forks the workers, and
+a fork keeps no thread.
 """
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -111,18 +114,42 @@ class OptOutSync:
 
 
 class SyncScheduler:
-    """A daemon thread that syncs every `interval` seconds when this process wins the Redis lock."""
+    """A daemon thread per serving process that syncs every `interval` seconds when it wins the Redis lock.
+
+    Nothing starts at construction. `start()` starts this process's thread, once per process: gunicorn's
+    post_worker_init calls it in each worker (config/gunicorn.conf.py), and `middleware()` calls it on the
+    first request under any other server.
+    """
 
     def __init__(self, sync: OptOutSync, client: redis.Redis, interval: int) -> None:
         self.sync = sync
         self.redis = client
         self.interval = interval
+        self.pid = 0  # the process whose thread runs: after a fork, the child's pid differs and it has none
         self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="optout-sync", daemon=True)
+        self.thread: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     def start(self) -> SyncScheduler:
-        self.thread.start()
+        """Start this process's thread unless it runs already; a forked child starts its own."""
+        with self._lock:
+            if self.pid != os.getpid():
+                self.stopped = threading.Event()
+                self.thread = threading.Thread(target=self._loop, name="optout-sync", daemon=True)
+                self.thread.start()
+                self.pid = os.getpid()
         return self
+
+    def middleware(self, wsgi_app: Callable) -> Callable:
+        """`wsgi_app` that first starts this process's thread if need be: one pid comparison per request."""
+        getpid = os.getpid
+
+        def serve(environ, start_response):
+            if self.pid != getpid():
+                self.start()
+            return wsgi_app(environ, start_response)
+
+        return serve
 
     def stop(self) -> None:
         self.stopped.set()
@@ -136,6 +163,7 @@ class SyncScheduler:
         return bool(won)
 
     def _loop(self) -> None:
+        log.info("opt-out sync thread started", extra={"pid": os.getpid(), "interval": self.interval})
         # A random first delay spreads workers started together; later ones follow the interval.
         delay = random.uniform(1, max(1, min(30, self.interval)))
         while not self.stopped.wait(delay):
