@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import redis
 
-from otpservice.store import PREFIX, REDIS_ERRORS, Store, guarded, load_script
+from otpservice.store import PREFIX, REDIS_ERRORS, Store, guarded, load_script, run_script
 
 MESSAGE_ID_MAX = 128
 
@@ -50,9 +50,9 @@ class DeliveryStore:
         and move the send's status forward (never back). `unknown_message` when no retained send matches."""
         number = Store.number_key(phone)
         tag = number[:number.index("}") + 1]
-        out = self.script(keys=[number, f"{tag}:ev:{digest(event_id)}"],
-                          args=[f"{tag}:v:", message_id, status, json.dumps(errors), now_ms, event_ttl_ms,
-                                "1" if failed_delivery else "0", *blocked_by])
+        out = run_script(self.redis, self.script, [number, f"{tag}:ev:{digest(event_id)}"],
+                         [f"{tag}:v:", message_id, status, json.dumps(errors) if errors else "[]", now_ms,
+                          event_ttl_ms, "1" if failed_delivery else "0", "," + ",".join(blocked_by) + ","])
         outcome = out[0].decode()
         if outcome == "updated":
             return UpdateResult(outcome, out[1].decode(), int(out[2]), out[3].decode(), int(out[4]))

@@ -90,6 +90,16 @@ def load_script(name: str) -> str:
     return resources.files("otpservice").joinpath("lua", f"{name}.lua").read_text()
 
 
+def run_script(client: redis.Redis, script: Any, keys: list, args: list) -> Any:
+    """EVALSHA a registered script in one round trip; only when Redis answers NOSCRIPT (restart, SCRIPT FLUSH)
+    is it run again through redis-py's Script, which loads it. Script.__call__ costs more per call, and /verify
+    and the webhook (one script each) are measured against one bare Redis command (issue 6)."""
+    try:
+        return client.evalsha(script.sha, len(keys), *keys, *args)
+    except redis.exceptions.NoScriptError:
+        return script(keys=keys, args=args)
+
+
 class ScriptPipeline:
     """A non-transactional pipeline whose scripts run by EVALSHA alone, so it costs one round trip.
 
@@ -298,14 +308,7 @@ class Store:
                                           json.dumps(errors or [])])
 
     def run_script(self, name: str, keys: list, args: list) -> Any:
-        """EVALSHA a script in one round trip; only when Redis answers NOSCRIPT (restart, SCRIPT FLUSH) is it
-        run again through redis-py's Script, which loads it. Script.__call__ costs more per call, and /verify
-        (one script, nothing else) is measured against one bare Redis command (issue 6)."""
-        script = self.scripts[name]
-        try:
-            return self.redis.evalsha(script.sha, len(keys), *keys, *args)
-        except redis.exceptions.NoScriptError:
-            return script(keys=keys, args=args)
+        return run_script(self.redis, self.scripts[name], keys, args)
 
     @guarded
     def verify(self, *, phone: str, purpose: str, code_hash: bytes, now_ms: int, max_attempts: int,

@@ -7,7 +7,8 @@
 -- Records are otp:{B}:v:<id> (ARGV[1] .. id); each holds m<k> = Telnyx's message id of its k-th send and n =
 -- its send count. Same hash tag {B} everywhere: one slot on a cluster.
 -- ARGV: record prefix, message id, new status, errors JSON array, now ms, event ttl ms,
---       failed delivery ("1"/"0"), then every status the new one may NOT replace (same rank or later)
+--       failed delivery ("1"/"0"), every status the new one may NOT replace (same rank or later) as one
+--       comma-separated list with a comma at each end (",sent,delivered,"): one argument, not one each
 -- Returns {"unknown_message"}, {"duplicate"}, {"unchanged", status, id, k} or {"updated", previous status,
 -- sent at ms, id, k}.
 local prefix, message_id, status, errors = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -45,9 +46,7 @@ if not redis.call("SET", KEYS[2], "1", "NX", "PX", event_ttl) then return {"dupl
 -- Absent fields hold their defaults (send_result.lua): d<n> queued, t<n> the record's c, er<n> [].
 local fields = redis.call("HMGET", rec, "d" .. n, "t" .. n, "n", "er" .. n, "c")
 local current = fields[1] or "queued"
-for i = 8, #ARGV do
-  if current == ARGV[i] then return {"unchanged", current, vid, n} end
-end
+if string.find(ARGV[8], "," .. current .. ",", 1, true) then return {"unchanged", current, vid, n} end
 
 redis.call("HSET", rec, "d" .. n, status, "du" .. n, now)
 if errors ~= "[]" then
