@@ -4,10 +4,10 @@ from __future__ import annotations
 import hashlib
 import json
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, current_app, request
 
 from otpservice import errors, totp_api
-from otpservice.web import json_body, json_response, require_client
+from otpservice.web import CLIENT_KEY, context, json_body, json_response, require_client
 
 bp = Blueprint("api", __name__)
 IDEMPOTENCY_MAX = 128
@@ -31,10 +31,12 @@ def forwarded_ip() -> str | None:
 @require_client
 def request_code():
     """Text a new code to a number (202), or replay the first answer to a reused Idempotency-Key."""
-    body = json_body()
-    key = request.headers.get("Idempotency-Key")
+    environ, extensions = context()
+    body = json_body(environ)
+    key = environ.get("HTTP_IDEMPOTENCY_KEY")
     if key is None:
-        return json_response(service().request_code(service().parse_request(body, forwarded_ip())), 202)
+        verifications = extensions["otp.verifications"]
+        return json_response(verifications.request_code(verifications.parse_request(body, forwarded_ip())), 202)
     if not 1 <= len(key) <= IDEMPOTENCY_MAX:
         raise errors.InvalidRequest(f"Idempotency-Key must be 1-{IDEMPOTENCY_MAX} characters.")
     return idempotent(key, body)
@@ -44,7 +46,7 @@ def idempotent(key: str, body: dict):
     """Run /request-code once per (client, key): the same body gets the first answer, another body 422."""
     store, settings = current_app.extensions["otp.store"], current_app.extensions["otp.settings"]
     fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    name = store.idempotency_key(g.client_key, key)
+    name = store.idempotency_key(request.environ[CLIENT_KEY], key)
     ttl_ms = settings.idempotency_ttl * 1000
     previous = store.idempotency_claim(name, fingerprint, ttl_ms)
     if previous is not None:
@@ -73,13 +75,14 @@ def idempotent(key: str, body: dict):
 @require_client
 def verify():
     """Check a code; 200 with `valid` true or false."""
-    body = json_body()
+    environ, extensions = context()
+    body = json_body(environ)
     channel = body.get("channel", "sms")
     if channel == "totp":
         return json_response(totp_api.service().verify(body))
     if channel != "sms":
         raise errors.InvalidRequest("channel must be sms or totp.", field="channel")
-    return json_response(service().verify(body))
+    return json_response(extensions["otp.verifications"].verify(body))
 
 
 @bp.get("/verifications/<verification_id>")

@@ -16,6 +16,8 @@ from typing import Any
 
 from flask import Flask, has_request_context, request
 
+from otpservice.web import EXTENSIONS_KEY
+
 E164_RE = re.compile(r"\+\d{7,15}")
 SECRET_FIELDS = frozenset({"code", "api_key", "token", "secret", "password", "authorization", "text"})
 STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -83,15 +85,18 @@ class RequestEnvelope:
     INFO is enabled (issue 6 measures the request path against a bare Flask app).
     """
 
-    def __init__(self, wsgi_app: Callable, count: Callable[[str, str, int], None] | None = None) -> None:
+    def __init__(self, wsgi_app: Callable, count: Callable[[str, str, int], None] | None = None,
+                 extensions: dict[str, Any] | None = None) -> None:
         self.wsgi_app = wsgi_app
         self.count = count
+        self.extensions = extensions
         self.access = logging.getLogger("otpservice.access")
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         given = environ.get("HTTP_X_REQUEST_ID")
         request_id = given if given and REQUEST_ID_RE.match(given) else os.urandom(16).hex()
         environ[REQUEST_ID_KEY] = request_id
+        environ[EXTENSIONS_KEY] = self.extensions  # for web.context(): the app's services without current_app
         started = time.perf_counter()
 
         def start(status: str, headers: list, exc_info=None):
@@ -115,4 +120,4 @@ class RequestEnvelope:
 
 def init_app(app: Flask, count: Callable[[str, str, int], None] | None = None) -> None:
     """Wrap the app's WSGI callable in a RequestEnvelope (request id, access line, `count` per request)."""
-    app.wsgi_app = RequestEnvelope(app.wsgi_app, count)
+    app.wsgi_app = RequestEnvelope(app.wsgi_app, count, app.extensions)

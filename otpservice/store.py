@@ -95,7 +95,7 @@ def run_script(client: redis.Redis, script: Any, keys: list, args: list) -> Any:
     is it run again through redis-py's Script, which loads it. Script.__call__ costs more per call, and /verify
     and the webhook (one script each) are measured against one bare Redis command (issue 6)."""
     try:
-        return client.evalsha(script.sha, len(keys), *keys, *args)
+        return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
     except redis.exceptions.NoScriptError:
         return script(keys=keys, args=args)
 

@@ -237,8 +237,9 @@ class VerificationService:
             now_ms=now_ms, max_attempts=s.max_attempts, failure_cap=s.number_failures_per_day,
             failure_window_ms=86_400_000, expected_id=vid or "")
         self.events("verification", result=result.outcome)
-        log.info("verify", extra={"verification_id": result.verification_id, "phone": phones.mask(phone),
-                                  "result": result.outcome})
+        if log.isEnabledFor(logging.INFO):  # every /verify passes here: build the line only when it is kept
+            log.info("verify", extra={"verification_id": result.verification_id, "phone": phones.mask(phone),
+                                      "result": result.outcome})
         if result.outcome == "not_found":
             raise VerificationNotFound()
         if result.outcome == "max_attempts":
