@@ -52,9 +52,10 @@ def bucket(phone: str) -> str:
 
     Every key of one number (its verifications, cooldown, failure counter) carries this tag, so one Lua
     script can touch them together on a cluster; the same 4 digits lead the verification id, so a
-    lookup by id finds the slot without another round trip.
+    lookup by id finds the slot without another round trip. They are the digest's first 4: one hash per
+    request gives both (store.Store.number_keys).
     """
-    return hashlib.sha256(f"bucket\x00{phone}".encode()).hexdigest()[:4]
+    return number_digest(phone)[:4]
 
 
 def new_verification_id(bucket_tag: str) -> str:

@@ -242,7 +242,8 @@ class Store:
     @staticmethod
     def number_keys(phone: str) -> tuple[str, str]:
         """(`otp:{B}`, digest) for a number: its hash-tagged key prefix and pseudonym (see codes.bucket)."""
-        return f"{PREFIX}:{{{codes.bucket(phone)}}}", codes.number_digest(phone)
+        digest = codes.number_digest(phone)
+        return f"{PREFIX}:{{{digest[:4]}}}", digest  # digest[:4] is codes.bucket(phone)
 
     @staticmethod
     def record_key(verification_id: str) -> str:
