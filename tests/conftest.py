@@ -176,3 +176,21 @@ def live(app):
     server = LiveServer(app)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def redis_sends(monkeypatch):
+    """What this process sends to Redis from now on, one entry per round trip (a pipeline is one).
+
+    Counted at redis-py's connection (send_packed_command); clear it after a warm-up to count one request.
+    """
+    import redis.connection
+
+    sends: list = []
+    original = redis.connection.Connection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sends.append(command)
+        return original(self, command, check_health)
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counting)
+    return sends
