@@ -136,7 +136,7 @@ class ScriptPipeline:
             for index, (name, args, options) in enumerate(self.queued):
                 if index in self.calls:
                     keys, argv = args
-                    results.append(self.scripts[name](keys=keys, args=argv))
+                    results.append(run_script(self.client, self.scripts[name], keys, argv))
                 else:
                     results.append(getattr(self.client, name)(*args, **options))
             return results
@@ -279,15 +279,15 @@ class Store:
         (`number_limits`: (policy, amount, window ms)). `token` is accepted for the gate's sake: the
         per-number log keeps send times only.
         """
-        base, _ = self.number_keys(phone)
-        new_id = codes.new_verification_id(base[len(PREFIX) + 2:-1])
+        base, digest = self.number_keys(phone)  # one hash for every key of the number
+        new_id = codes.new_verification_id(digest[:4])
         limit_args: list[Any] = [len(number_limits)]
         for name, amount, window_ms in number_limits:
             limit_args += [name, amount, window_ms]
-        out = self.scripts["begin_send"](
-            keys=[self.number_key(phone), self.optout_key(phone)],
-            args=[f"{base}:v:", new_id, code_hash, phone, purpose, now_ms, ttl_ms, retention_ms, cooldown_ms,
-                  "1" if skip_cooldown_after_failure else "0", channel, *limit_args])
+        out = self.run_script(
+            "begin_send", [f"{base}:n:{digest}", f"{base}:oo:{digest}"],
+            [f"{base}:v:", new_id, code_hash, phone, purpose, now_ms, ttl_ms, retention_ms, cooldown_ms,
+             "1" if skip_cooldown_after_failure else "0", channel, *limit_args])
         outcome, vid = out[0].decode(), out[1].decode()
         if outcome == "cooldown":
             return Reservation("cooldown", vid, cooldown_ms=int(out[2]))
@@ -303,12 +303,13 @@ class Store:
     def record_send(self, verification_id: str, send_number: int, *, outcome: str, message_id: str | None,
                     endpoint: str, now_ms: int, delivery_status: str, errors: list[dict] | None = None) -> None:
         """Write a send's result on its record, with its message id (m<k>: delivery webhooks find the send by it,
-        through the number's hash: delivery_update.lua). One round trip: the Script loads itself on NOSCRIPT."""
-        self.scripts["send_result"](keys=[self.record_key(verification_id)],
-                                    args=[send_number, outcome, message_id or "", endpoint, now_ms, delivery_status,
-                                          json.dumps(errors or [])])
+        through the number's hash: delivery_update.lua). One round trip (run_script loads it on NOSCRIPT)."""
+        self.run_script("send_result", [self.record_key(verification_id)],
+                        [send_number, outcome, message_id or "", endpoint, now_ms, delivery_status,
+                         json.dumps(errors or [])])
 
     def run_script(self, name: str, keys: list, args: list) -> Any:
+        """One of this store's scripts by name, as every method here runs them (see the module's run_script)."""
         return run_script(self.redis, self.scripts[name], keys, args)
 
     @guarded
@@ -338,7 +339,7 @@ class Store:
         """Cancel a pending verification; False when there is none pending with that id."""
         if not self.valid_id(verification_id):
             return False
-        return bool(self.scripts["cancel"](keys=[self.record_key(verification_id)], args=[now_ms]))
+        return bool(self.run_script("cancel", [self.record_key(verification_id)], [now_ms]))
 
     @guarded
     def recent_for_number(self, phone: str, *, now_ms: int, retention_ms: int) -> list[Verification]:
