@@ -6,10 +6,10 @@ Key layout (every key has an expiry):
   otp:{B}:n:<digest>             hash   the number's small listpack: field <purpose> = id of the   retention,
                                         purpose's latest verification (live while that record is   or the longest
                                         pending and unexpired); field <id> = "" for its earlier     per-number
-                                        verifications (the admin list; delivery webhooks search     limit window
-                                        them all for a message id); field .s = its sends for the
-                                        per-number limits (6-byte big-endian ms times)
-  otp:{B}:fails:<digest>         zset   failed attempts of the number (all codes), sliding log  24 h
+                                        verifications (the admin list; delivery webhooks search     limit window,
+                                        them all for a message id); field .s = its sends for the    or 24 h after
+                                        per-number limits, field .f = its failed attempts (all     its latest
+                                        codes, for the daily cap): time logs (lua/timelog.lua)      failure
   otp:{B}:oo:<digest>            hash   the number's opt-out records (optouts.py)               none
   otp:idem:<client>:<key hash>   string the first answer to an Idempotency-Key                  24 h
 {B} is the number's bucket (codes.bucket): one hash tag for all keys of a number, so every script runs
@@ -30,7 +30,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import redis
 
@@ -45,7 +45,7 @@ REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
                 redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
                 redis.exceptions.ResponseError, redis.exceptions.RedisClusterException)
-SEND_LOG_FIELD = b".s"  # the per-number send log's field in otp:{B}:n:<digest> (begin_send.lua)
+LOG_MARK = b"."  # fields of otp:{B}:n:<digest> starting with it are the number's time logs (.s sends, .f failures)
 SCRIPTS = ("begin_send", "verify", "cancel", "send_result", "rate_hit")
 # Called with the error's class name on every Redis failure (metrics count them); process-wide, like the errors.
 ERROR_LISTENERS: list[Callable[[str], None]] = []
@@ -85,9 +85,14 @@ def guarded(method):
     return wrapper
 
 
+INCLUDE_RE = re.compile(r"^--! include (\w+)$", re.MULTILINE)
+
+
 def load_script(name: str) -> str:
-    """The text of a Lua script shipped in otpservice/lua."""
-    return resources.files("otpservice").joinpath("lua", f"{name}.lua").read_text()
+    """The text of a Lua script shipped in otpservice/lua, with each `--! include <lib>` line replaced by that
+    file's text (Redis runs each script on its own: shared Lua functions travel inside the scripts)."""
+    text = resources.files("otpservice").joinpath("lua", f"{name}.lua").read_text()
+    return INCLUDE_RE.sub(lambda m: load_script(m.group(1)).rstrip("\n"), text)
 
 
 def run_script(client: redis.Redis, script: Any, keys: list, args: list) -> Any:
@@ -220,9 +225,8 @@ class Reservation:
     after_failed_delivery: bool = False
 
 
-@dataclass(frozen=True)
-class VerifyResult:
-    """What the verify script decided."""
+class VerifyResult(NamedTuple):
+    """What the verify script decided (a tuple: made on every /verify, at a fraction of a frozen dataclass's cost)."""
 
     outcome: str  # "approved" | "wrong" | "not_found" | "max_attempts" | "number_locked"
     verification_id: str | None = None
@@ -318,13 +322,15 @@ class Store:
         """Run the check-and-spend script for the live verification of (phone, purpose)."""
         base, digest = self.number_keys(phone)
         out = self.run_script(
-            "verify", [f"{base}:n:{digest}", f"{base}:fails:{digest}"],
-            [f"{base}:v:", code_hash, now_ms, max_attempts, failure_cap, failure_window_ms, expected_id, purpose])
+            "verify", [f"{base}:n:{digest}"],
+            [f"{base}:v:", code_hash, now_ms, max_attempts, failure_cap, failure_window_ms, purpose,
+             *((expected_id,) if expected_id else ())])
         outcome = out[0].decode()
-        vid = out[1].decode() if len(out) > 1 else None
+        if len(out) == 1:
+            return VerifyResult(outcome)
         if outcome == "number_locked":
-            return VerifyResult(outcome, vid, locked_for_ms=max(0, int(out[2])))
-        return VerifyResult(outcome, vid, attempts=int(out[2]) if len(out) > 2 else 0)
+            return VerifyResult(outcome, out[1].decode(), locked_for_ms=max(0, out[2]))
+        return VerifyResult(outcome, out[1].decode(), attempts=out[2] if len(out) > 2 else 0)
 
     @guarded
     def get(self, verification_id: str, *, now_ms: int) -> Verification | None:
@@ -345,7 +351,8 @@ class Store:
     def recent_for_number(self, phone: str, *, now_ms: int, retention_ms: int) -> list[Verification]:
         """The number's verifications still retained, newest first."""
         entries = self.redis.hgetall(self.number_key(phone))
-        ids = sorted({(value or field).decode() for field, value in entries.items() if field != SEND_LOG_FIELD})
+        ids = sorted({(value or field).decode() for field, value in entries.items()
+                      if not field.startswith(LOG_MARK)})
         ids = [vid for vid in ids if self.valid_id(vid)]
         pipe = self.redis.pipeline(transaction=False)
         for vid in ids:

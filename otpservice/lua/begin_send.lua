@@ -3,7 +3,8 @@
 -- KEYS[1] number   otp:{B}:n:<number digest>   hash, one small listpack per number:
 --                    <purpose> -> id of the purpose's latest verification (live while its record is pending
 --                                 and unexpired), <id> -> "" (an earlier verification, for the admin list),
---                    .s        -> the number's sends for the per-number limits: 6-byte big-endian ms times
+--                    .s        -> the number's sends for the per-number limits (a time log: timelog.lua),
+--                    .f        -> its failed attempts (verify.lua)
 -- KEYS[2] opt-outs otp:{B}:oo:<number digest>  hash of opt-out records (any: refuse)
 -- Records are otp:{B}:v:<id> (ARGV[1] .. id): same hash tag {B} as KEYS, so the same slot on a cluster.
 -- ARGV: record prefix, new id, code hash, phone, purpose, now ms, code ttl ms, retention ms, cooldown ms,
@@ -15,24 +16,8 @@
 local prefix, new_id, hash, phone, purpose = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now, ttl, retention, cooldown = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local failover_ok, channel, nlimits = ARGV[10] == "1", ARGV[11], tonumber(ARGV[12] or "0")
-local SEND_LOG, STAMP = ".s", 6
-
--- A send time as 6 big-endian bytes (ms fit in 48 bits until the year 10889); plain Lua, since the
--- embedded store's Lua has no struct library.
-local function pack(t)
-  local out = {}
-  for i = STAMP, 1, -1 do
-    out[i] = string.char(t % 256)
-    t = math.floor(t / 256)
-  end
-  return table.concat(out)
-end
-
-local function unpack_at(raw, pos)
-  local t = 0
-  for i = pos, pos + STAMP - 1 do t = t * 256 + string.byte(raw, i) end
-  return t
-end
+local SEND_LOG = ".s"
+--! include timelog
 
 if redis.call("EXISTS", KEYS[2]) == 1 then return {"opted_out", ""} end
 
@@ -45,14 +30,7 @@ for i = 1, nlimits do
   longest = math.max(longest, tonumber(ARGV[at + 3]))
   most = math.max(most, tonumber(ARGV[at + 2]))
 end
-local sends = {}
-local raw = nlimits > 0 and redis.call("HGET", KEYS[1], SEND_LOG) or false
-if raw then
-  for pos = 1, #raw - STAMP + 1, STAMP do
-    local t = unpack_at(raw, pos)
-    if t > now - longest then sends[#sends + 1] = t end
-  end
-end
+local sends = read_log(nlimits > 0 and redis.call("HGET", KEYS[1], SEND_LOG), now - longest)
 local worst, worst_wait = nil, 0
 for i = 1, nlimits do
   local at = 12 + (i - 1) * 3
@@ -75,12 +53,7 @@ end
 
 local function spend()
   if nlimits == 0 then return end
-  local pos = #sends + 1
-  while pos > 1 and sends[pos - 1] > now do pos = pos - 1 end  -- another server's clock may lag: keep order
-  table.insert(sends, pos, now)
-  local parts = {}
-  for j = math.max(1, #sends - most + 1), #sends do parts[#parts + 1] = pack(sends[j]) end
-  redis.call("HSET", KEYS[1], SEND_LOG, table.concat(parts))
+  redis.call("HSET", KEYS[1], SEND_LOG, write_log(sends, now, most))
 end
 
 local id = redis.call("HGET", KEYS[1], purpose)
@@ -117,7 +90,7 @@ redis.call("PEXPIRE", rec, retention)
 local entries = redis.call("HGETALL", KEYS[1])
 for j = 1, #entries, 2 do
   local field, value = entries[j], entries[j + 1]
-  if field ~= SEND_LOG then
+  if string.sub(field, 1, 1) ~= "." then  -- not one of the number's time logs (.s, .f)
     local vid = value ~= "" and value or field
     if redis.call("EXISTS", prefix .. vid) == 0 then redis.call("HDEL", KEYS[1], field) end
   end

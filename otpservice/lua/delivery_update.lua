@@ -2,7 +2,7 @@
 -- recipient number's verifications, dedupe the event id, move the send's status forward only, keep carrier
 -- errors, and flag a failed latest send for delivery-aware resend.
 -- KEYS[1] number  otp:{B}:n:<number digest>  (begin_send.lua): <purpose> -> the purpose's latest verification
---                   id, <id> -> "" for earlier ones, .s -> the send log (skipped here)
+--                   id, <id> -> "" for earlier ones, .s and .f -> time logs (skipped here)
 -- KEYS[2] event   otp:{B}:ev:<event id digest>  (expires by itself)
 -- Records are otp:{B}:v:<id> (ARGV[1] .. id); each holds m<k> = Telnyx's message id of its k-th send and n =
 -- its send count. Same hash tag {B} everywhere: one slot on a cluster.
@@ -13,7 +13,6 @@
 -- sent at ms, id, k}.
 local prefix, message_id, status, errors = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, event_ttl, failed = ARGV[5], tonumber(ARGV[6]), ARGV[7] == "1"
-local SEND_LOG = ".s"
 
 -- The record and send number of verification `id` whose send carried the message, latest send first
 -- (webhooks follow their send closely). A send with no message id has m<k> = "", never a match.
@@ -31,7 +30,7 @@ local rec, n, vid
 for pass = 1, 2 do
   for j = 1, #entries, 2 do
     local field, value = entries[j], entries[j + 1]
-    if field ~= SEND_LOG and (value ~= "") == (pass == 1) then
+    if string.sub(field, 1, 1) ~= "." and (value ~= "") == (pass == 1) then
       vid = pass == 1 and value or field
       rec, n = send_of(vid)
       if rec then break end
