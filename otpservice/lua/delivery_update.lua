@@ -12,27 +12,34 @@
 -- Returns {"unknown_message"}, {"duplicate"}, {"unchanged", status, id, k} or {"updated", previous status,
 -- sent at ms, id, k}.
 local prefix, message_id, status, errors = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local now, event_ttl, failed = ARGV[5], tonumber(ARGV[6]), ARGV[7] == "1"
+local now, failed = ARGV[5], ARGV[7] == "1"
 
--- The record and send number of verification `id` whose send carried the message, latest send first
--- (webhooks follow their send closely). A send with no message id has m<k> = "", never a match.
+-- The send of verification `id` that carried the message: its record, its number k and {d<k>, t<k>, er<k>},
+-- with the record's c and n. Latest send first (webhooks follow their send closely); one HMGET when the
+-- verification has one send, the common case. A send with no message id has m<k> = "", never a match.
 local function send_of(id)
   local rec = prefix .. id
-  for k = tonumber(redis.call("HGET", rec, "n") or "0"), 1, -1 do
-    if redis.call("HGET", rec, "m" .. k) == message_id then return rec, tostring(k) end
+  local first = redis.call("HMGET", rec, "n", "c", "m1", "d1", "t1", "er1")
+  local count = tonumber(first[1] or "0")
+  for k = count, 2, -1 do
+    if redis.call("HGET", rec, "m" .. k) == message_id then
+      local later = redis.call("HMGET", rec, "d" .. k, "t" .. k, "er" .. k)
+      return rec, k, later, first
+    end
   end
+  if count >= 1 and first[3] == message_id then return rec, 1, {first[4], first[5], first[6]}, first end
   return nil
 end
 
 -- The purposes' latest verifications first (the common case), then the earlier ones (field <id>, value "").
 local entries = redis.call("HGETALL", KEYS[1])
-local rec, n, vid
+local rec, k, send, record, vid
 for pass = 1, 2 do
   for j = 1, #entries, 2 do
     local field, value = entries[j], entries[j + 1]
     if string.sub(field, 1, 1) ~= "." and (value ~= "") == (pass == 1) then
       vid = pass == 1 and value or field
-      rec, n = send_of(vid)
+      rec, k, send, record = send_of(vid)
       if rec then break end
     end
   end
@@ -40,21 +47,23 @@ for pass = 1, 2 do
 end
 -- Not one of this number's retained sends (another number's, or past its retention): nothing to remember.
 if not rec then return {"unknown_message"} end
-if not redis.call("SET", KEYS[2], "1", "NX", "PX", event_ttl) then return {"duplicate"} end
+if not redis.call("SET", KEYS[2], "1", "NX", "PX", ARGV[6]) then return {"duplicate"} end
 
--- Absent fields hold their defaults (send_result.lua): d<n> queued, t<n> the record's c, er<n> [].
-local fields = redis.call("HMGET", rec, "d" .. n, "t" .. n, "n", "er" .. n, "c")
-local current = fields[1] or "queued"
-if string.find(ARGV[8], "," .. current .. ",", 1, true) then return {"unchanged", current, vid, n} end
+-- Absent fields hold their defaults (send_result.lua): d<k> queued, t<k> the record's c, er<k> [].
+local current = send[1] or "queued"
+if string.find(ARGV[8], "," .. current .. ",", 1, true) then return {"unchanged", current, vid, k} end
 
-redis.call("HSET", rec, "d" .. n, status, "du" .. n, now)
+local changes = {"d" .. k, status, "du" .. k, now}
 if errors ~= "[]" then
   -- Both are JSON arrays written by the service: joining them keeps every carrier error seen so far.
-  local old = fields[4] or "[]"
-  local merged = errors
-  if old ~= "[]" then merged = string.sub(old, 1, -2) .. "," .. string.sub(errors, 2) end
-  redis.call("HSET", rec, "er" .. n, merged)
+  local old = send[3] or "[]"
+  changes[#changes + 1] = "er" .. k
+  changes[#changes + 1] = old == "[]" and errors or string.sub(old, 1, -2) .. "," .. string.sub(errors, 2)
 end
 -- Only the latest send's failure lets the next request skip the cooldown (begin_send reads "ld").
-if failed and fields[3] == n then redis.call("HSET", rec, "ld", "1") end
-return {"updated", current, fields[2] or fields[5] or "0", vid, n}
+if failed and k == tonumber(record[1]) then
+  changes[#changes + 1] = "ld"
+  changes[#changes + 1] = "1"
+end
+redis.call("HSET", rec, unpack(changes))
+return {"updated", current, send[2] or record[2] or "0", vid, k}
