@@ -34,8 +34,10 @@ def create_app(settings=None, *, redis_client=None, telnyx=None, clock: Callable
 
     settings = settings or Settings.from_env(**overrides)
     if not settings.code_secret:
-        # Sandbox only (production refuses to start without it): codes of this process alone verify.
-        log.warning("OTP_CODE_SECRET is unset: using a random secret for this process (sandbox only)")
+        # Sandbox only (production refuses to start without it). Workers forked from a preloading master share
+        # the app, and so the secret; separately started processes do not, and a restart forgets it.
+        log.warning("OTP_CODE_SECRET is unset: using a random secret until this service stops; codes issued "
+                    "by another process or before a restart will not verify (sandbox only)")
         settings = dataclasses.replace(settings, code_secret=secrets.token_urlsafe(32))
 
     app = Flask(__name__)
