@@ -9,8 +9,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from otpservice import phones
 from otpservice.delivery_store import MESSAGE_ID_MAX, DeliveryStore
@@ -73,8 +72,7 @@ def carrier_errors(raw: object) -> list[dict[str, str]]:
             for e in raw[:10] if isinstance(e, dict)]
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """The envelope of a signed Telnyx webhook."""
 
     type: str

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import redis
 
@@ -21,9 +21,9 @@ from otpservice.store import PREFIX, REDIS_ERRORS, Store, guarded, load_script, 
 MESSAGE_ID_MAX = 128
 
 
-@dataclass(frozen=True)
-class UpdateResult:
-    """What the delivery_update script did: updated, unchanged, duplicate or unknown_message; which send."""
+class UpdateResult(NamedTuple):
+    """What the delivery_update script did: updated, unchanged, duplicate or unknown_message; which send (a tuple,
+    like store.VerifyResult: one is made per webhook)."""
 
     outcome: str
     previous_status: str | None = None
@@ -55,9 +55,9 @@ class DeliveryStore:
                           event_ttl_ms, "1" if failed_delivery else "0", "," + ",".join(blocked_by) + ","])
         outcome = out[0].decode()
         if outcome == "updated":
-            return UpdateResult(outcome, out[1].decode(), int(out[2]), out[3].decode(), int(out[4]))
+            return UpdateResult(outcome, out[1].decode(), int(out[2]), out[3].decode(), out[4])
         if outcome == "unchanged":
-            return UpdateResult(outcome, out[1].decode(), verification_id=out[2].decode(), send_number=int(out[3]))
+            return UpdateResult(outcome, out[1].decode(), verification_id=out[2].decode(), send_number=out[3])
         return UpdateResult(outcome)
 
     @guarded

@@ -1,10 +1,10 @@
 """POST /webhooks/telnyx: Telnyx's delivery updates and inbound messages, authenticated by Ed25519 alone."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint
 
 from otpservice.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from otpservice.web import json_response
+from otpservice.web import context, json_response
 
 bp = Blueprint("webhooks", __name__)
 # The WSGI environ names of the two signature headers. A header sent twice reaches the environ as one
@@ -15,11 +15,11 @@ ENVIRON_NAMES = {name: "HTTP_" + name.upper().replace("-", "_") for name in (SIG
 @bp.post("/webhooks/telnyx")
 def telnyx_webhook():
     """Hand the raw bytes and the signature headers to the delivery service (it verifies before parsing)."""
-    environ = request.environ
+    environ, extensions = context()  # one context-local lookup (see web.context)
     # Only the two headers the signature needs: scanning every header per webhook costs more than the lookup.
     headers = {name: environ[key] for name, key in ENVIRON_NAMES.items() if key in environ}
-    service = current_app.extensions["otp.delivery"]
-    return json_response(service.receive(headers, request.get_data(cache=True)))
+    body = environ["werkzeug.request"].get_data(cache=True)
+    return json_response(extensions["otp.delivery"].receive(headers, body))
 
 
 # -- the contract of this route, assembled into /openapi.json --------------------------------------------
