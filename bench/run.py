@@ -53,16 +53,17 @@ GENEROUS_RATE = "1000000/second"
 
 
 class Blocks:
-    """Hands out blocks of 200,000 fresh numbers (see memory.phone_for): no number is ever used twice."""
+    """Hands out blocks of fresh numbers (see memory.phone_for): no number is ever used twice."""
 
     def __init__(self) -> None:
         self.next = 0
 
-    def take(self) -> int:
-        self.next += 1
-        if self.next >= 40:
+    def take(self, count: int) -> int:
+        """The first of as many blocks in a row as `count` numbers need: phone_for(block, 0..count-1) are fresh."""
+        first, self.next = self.next, self.next + max(1, -(-count // memory.BLOCK))
+        if self.next > memory.BLOCKS:
             raise RuntimeError("out of number blocks")
-        return self.next - 1
+        return first
 
 
 def log(message: str) -> None:
@@ -278,9 +279,10 @@ def table_for(stack: Stack, workers: int, args, blocks: Blocks) -> dict:
     # /request-code: fresh numbers; the outbox is emptied first so the simulator starts equal for both.
     stack.clear_outbox()
     floor_rc = drive(floor_port, "request-code",
-                     write_lines(stack.workdir, "rc-floor", request_code_lines(blocks.take(), cap)), args, workers)
+                     write_lines(stack.workdir, "rc-floor", request_code_lines(blocks.take(cap), cap)), args,
+                     workers)
     stack.clear_outbox()
-    rc_block = blocks.take()
+    rc_block = blocks.take(cap)
     svc_rc = drive(svc_port, "request-code",
                    write_lines(stack.workdir, "rc-service", request_code_lines(rc_block, cap)), args, workers)
     rows["request-code"] = {"service": svc_rc, "floor": floor_rc}
@@ -289,13 +291,15 @@ def table_for(stack: Stack, workers: int, args, blocks: Blocks) -> dict:
     log(f"request-code: {len(real_pairs)} real sends harvested from the simulator outbox")
 
     # /verify, right codes: the real sends' codes from the outbox first, then store-made ones (bench/memory.py).
-    fake = [(memory.phone_for(39, i), "123456") for i in range(cap)]
+    fake_block = blocks.take(cap)  # the floor's /verify only reads: its numbers need no verification
+    fake = [(memory.phone_for(fake_block, i), "123456") for i in range(cap)]
     floor_vr = drive(floor_port, "verify right code",
                      write_lines(stack.workdir, "vr-floor", verify_lines(fake, wrong=False)), args, workers)
     want = needed(floor_vr)
     pairs = real_pairs[:want]
     if len(pairs) < want:
-        pairs += memory.create_many(redis_url, secret, blocks.take(), want - len(pairs))
+        more = want - len(pairs)
+        pairs += memory.create_many(redis_url, secret, blocks.take(more), more)
     svc_vr = drive(svc_port, "verify right code",
                    write_lines(stack.workdir, "vr-service", verify_lines(pairs, wrong=False)), args, workers)
     svc_vr["real_sends_used"] = min(len(real_pairs), want)
@@ -305,13 +309,14 @@ def table_for(stack: Stack, workers: int, args, blocks: Blocks) -> dict:
     floor_vw = drive(floor_port, "verify wrong code",
                      write_lines(stack.workdir, "vw-floor", verify_lines(fake[: cap // 4 + 1], wrong=True)),
                      args, workers)
-    wrong_pairs = memory.create_many(redis_url, secret, blocks.take(), needed(floor_vw) // 4 + 1)
+    wrong = needed(floor_vw) // 4 + 1
+    wrong_pairs = memory.create_many(redis_url, secret, blocks.take(wrong), wrong)
     svc_vw = drive(svc_port, "verify wrong code",
                    write_lines(stack.workdir, "vw-service", verify_lines(wrong_pairs, wrong=True)), args, workers)
     rows["verify wrong code"] = {"service": svc_vw, "floor": floor_vw}
 
     # /webhooks/telnyx: deliveryUpdates for the real sends (recipient and message id), signed just before each run.
-    sends = real_sends or [(memory.phone_for(39, 0), str(__import__("uuid").uuid4()))]
+    sends = real_sends or [(fake[0][0], str(__import__("uuid").uuid4()))]
     floor_wh = drive(floor_port, "webhook deliveryUpdate",
                      write_lines(stack.workdir, "wh-floor", webhook_lines(stack.signing_key, sends, cap)), args,
                      workers)
@@ -360,17 +365,17 @@ def round_trips(stack: Stack, blocks: Blocks, count: int) -> dict:
                     "commands": {k: v / n for k, v in commands.most_common()}}
 
         json_h = {"Content-Type": "application/json"}
-        block = blocks.take()
+        block = blocks.take(count + 3)
         rc = [(json_h, json.dumps({"phone_number": memory.phone_for(block, i)}).encode()) for i in range(count + 3)]
         results.setdefault("request-code", {})[name] = measure("request-code", rc)
-        pairs = memory.create(stack.redis.url, secret, blocks.take(), 0, count + 3)
+        pairs = memory.create(stack.redis.url, secret, blocks.take(count + 3), 0, count + 3)
         results.setdefault("verify right code", {})[name] = measure(
             "verify right code", [(json_h, line.encode()) for line in verify_lines(pairs, wrong=False)])
         results.setdefault("verify wrong code", {})[name] = measure(
             "verify wrong code", [(json_h, line.encode()) for line in verify_lines(pairs, wrong=True)[: count + 3]])
         if available:
             sends = [(m["to"], m["id"]) for m in stack.outbox()[: count + 3]] or \
-                [(memory.phone_for(39, 0), "00000000-0000-4000-8000-000000000000")]
+                [(memory.phone_for(block, 0), "00000000-0000-4000-8000-000000000000")]
             bodies = []
             for line in webhook_lines(stack.signing_key, sends, count + 3):
                 *hdrs, body = line.split("\t")
@@ -551,7 +556,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes = tuple(int(n) for n in args.memory_sizes.split(",") if n)
         if sizes:
             log(f"memory at {sizes}")
-            report["memory"] = memory.measure(stack.redis.url, CODE_SECRET.encode(), sizes, blocks.take())
+            report["memory"] = memory.measure(stack.redis.url, CODE_SECRET.encode(), sizes,
+                                              blocks.take(max(sizes)))
     finally:
         stack.close()
         if not args.keep:
