@@ -34,9 +34,16 @@ GENEROUS_RATE = "1000000/second"
 CODE_RE = re.compile(r"\b(\d{6,10})\b")
 
 
+BLOCK = 20_000  # numbers per block: one run's worth at the default --max-requests (see run.Blocks)
+BLOCKS = 400  # +1312 2000000 .. +1312 9999999: every one a valid US number (exchange 200-999)
+
+
 def phone_for(block: int, i: int) -> str:
-    """A valid, distinct US number (+1312 + 7 digits) for index `i` of number block `block` (see run.py)."""
-    return f"+1312{2_000_000 + block * 200_000 + i}"
+    """A valid, distinct US number (+1312 + 7 digits) for index `i` of number block `block` (see run.py).
+
+    An index past BLOCK runs on into the next blocks: a caller needing more numbers holds several in a row.
+    """
+    return f"+1312{2_000_000 + block * BLOCK + i}"
 
 
 class AcceptingTelnyx:
@@ -104,7 +111,8 @@ def keys_of_one(client: redis.Redis) -> dict[str, int]:
 def measure(url: str, secret: bytes, sizes: tuple[int, ...], block: int) -> dict:
     """Per-key usage of one verification, then used_memory growth for each size (database flushed between).
 
-    The database is the benchmark's own redis-server: flushing it is safe.
+    Every measure uses numbers from `block` on (max(sizes) of them, so several blocks in a row): the database
+    is flushed before each, so none finds another's keys. It is the benchmark's own redis-server: flushing is safe.
     """
     client = redis.Redis.from_url(url)
     client.flushall()
@@ -119,7 +127,7 @@ def measure(url: str, secret: bytes, sizes: tuple[int, ...], block: int) -> dict
         time.sleep(0.2)
         before = client.info("memory")["used_memory"]
         started = time.perf_counter()
-        create_many(url, secret, block + 1, n, processes=min(4, os.cpu_count() or 2))
+        create_many(url, secret, block, n, processes=min(4, os.cpu_count() or 2))
         elapsed = time.perf_counter() - started
         # The shared budget logs hold this run's last second of sends (GENEROUS_RATE's window), not state of
         # any verification: in production they are bounded by their amounts. Measured, then dropped.
