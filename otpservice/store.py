@@ -330,7 +330,7 @@ class Store:
             return VerifyResult(outcome)
         if outcome == "number_locked":
             return VerifyResult(outcome, out[1].decode(), locked_for_ms=max(0, out[2]))
-        return VerifyResult(outcome, out[1].decode(), attempts=out[2] if len(out) > 2 else 0)
+        return VerifyResult(outcome, out[1].decode(), attempts=int(out[2]) if len(out) > 2 else 0)
 
     @guarded
     def get(self, verification_id: str, *, now_ms: int) -> Verification | None:

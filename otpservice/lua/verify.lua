@@ -26,19 +26,22 @@ if tonumber(fields[2] or "0") <= now then return {"not_found"} end
 if status == "max_attempts_reached" then return {"max_attempts", id} end
 if status ~= "pending" or not stored or stored == "" then return {"not_found"} end
 
-local cap, window = tonumber(ARGV[5]), tonumber(ARGV[6])
-local failures = read_log(number[2], now - window)
-if #failures >= cap then return {"number_locked", id, failures[#failures - cap + 1] + window - now} end
+-- The number's failures in the window (none logged: none at all, the common case, read without a call).
+local cap, failures = tonumber(ARGV[5]), {}
+if number[2] then
+  local window = tonumber(ARGV[6])
+  failures = read_log(number[2], now - window)
+  if #failures >= cap then return {"number_locked", id, failures[#failures - cap + 1] + window - now} end
+end
 
-local attempts = tonumber(fields[4] or "0")
 -- Both sides are HMACs under a key Redis never sees: an attacker cannot choose what is compared, so the
 -- early exit of string equality leaks nothing about the code.
 if stored == ARGV[2] then
   redis.call("HSET", rec, "s", "approved", "va", ARGV[3], "h", "")
-  return {"approved", id, attempts}
+  return {"approved", id, fields[4] or "0"}
 end
 
-attempts = attempts + 1
+local attempts = tonumber(fields[4] or "0") + 1
 if attempts >= tonumber(ARGV[4]) then
   redis.call("HSET", rec, "a", attempts, "s", "max_attempts_reached", "h", "")
 else
