@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, request
 
 from otpservice import errors, phones
-from otpservice.web import json_body, json_response, require_admin
+from otpservice.web import json_body, json_response, raw_body, require_admin
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 DEFAULT_LIMIT, MAX_LIMIT = 50, 250
@@ -57,7 +57,7 @@ def list_opt_outs():
 def block(phone_number: str):
     """Block a number (source `admin`); an optional JSON body may give a `keyword` note."""
     number = number_of(phone_number)
-    keyword = json_body().get("keyword") if request.get_data(cache=True) else None
+    keyword = json_body().get("keyword") if raw_body() else None
     if keyword is not None and not (isinstance(keyword, str) and len(keyword) <= 64):
         raise errors.InvalidRequest("keyword must be a string of at most 64 characters.", field="keyword")
     registry = ext("optouts")

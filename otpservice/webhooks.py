@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from otpservice.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from otpservice.web import context, json_response
+from otpservice.web import context, json_response, raw_body
 
 bp = Blueprint("webhooks", __name__)
 # The WSGI environ names of the two signature headers. A header sent twice reaches the environ as one
@@ -18,8 +18,7 @@ def telnyx_webhook():
     environ, extensions = context()  # one context-local lookup (see web.context)
     # Only the two headers the signature needs: scanning every header per webhook costs more than the lookup.
     headers = {name: environ[key] for name, key in ENVIRON_NAMES.items() if key in environ}
-    body = environ["werkzeug.request"].get_data(cache=True)
-    return json_response(extensions["otp.delivery"].receive(headers, body))
+    return json_response(extensions["otp.delivery"].receive(headers, raw_body(environ)))
 
 
 # -- the contract of this route, assembled into /openapi.json --------------------------------------------
