@@ -8,7 +8,7 @@ import logging
 from typing import Any, Callable
 
 from flask import Flask, Response, current_app, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from otpservice import errors
 
@@ -47,7 +47,7 @@ def raw_body(environ: dict[str, Any] | None = None) -> bytes:
     With a Content-Length, which clients send, it is read as exactly that many bytes. werkzeug's get_data()
     reads through 64 KiB buffers instead whenever the server marks its input terminated (gunicorn does):
     two of them allocated and zeroed per request, ~96k instructions, more than /verify's own code (issue 6,
-    callgrind). Without one (a chunked body), get_data() and its limit.
+    callgrind). Without one (a chunked body), get_data(), and 413 when the body goes on past the limit.
     """
     environ = environ if environ is not None else request.environ
     body = environ.get(BODY_KEY)
@@ -56,6 +56,9 @@ def raw_body(environ: dict[str, Any] | None = None) -> bytes:
         length, stream = req.content_length, req.stream  # the stream refuses a Content-Length over the limit
         if length is None:
             body = req.get_data(cache=True)
+            limit = req.max_content_length
+            if limit is not None and len(body) >= limit and environ["wsgi.input"].read(1):
+                raise RequestEntityTooLarge()  # werkzeug's read stops at the limit without a word
         else:
             chunks: list[bytes] = []
             while length > 0 and (chunk := stream.read(length)):  # fewer bytes only if the client went away

@@ -1,6 +1,7 @@
 """Every failure answers in the contract's JSON shape; production refuses to start without its secrets."""
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 
@@ -33,6 +34,25 @@ def test_unknown_route_wrong_method_and_bad_json(client):
 def test_oversized_body_is_413(client, sim):
     big = {"phone_number": "+13125550123", "padding": "x" * 70000}
     assert_json_error(client.post("/request-code", json=big), 413, "payload_too_large")
+
+
+@pytest.mark.parametrize("terminated", [False, True])
+def test_bodies_are_read_whole_with_or_without_a_content_length(client, terminated):
+    """web.raw_body reads Content-Length bytes, or (a chunked upload: no length) everything, up to the limit.
+
+    `wsgi.input_terminated` is what gunicorn sets; the body is parsed when the error names the code field.
+    """
+    body = b'{"phone_number": "+13125550123", "code": "12"}'
+    extra = {"wsgi.input_terminated": True} if terminated else {}
+    with_length = client.post("/verify", data=body, content_type="application/json", environ_overrides=extra)
+    assert with_length.get_json()["error"]["field"] == "code"
+    chunked = client.post("/verify", input_stream=io.BytesIO(body), content_type="application/json",
+                          headers={"Transfer-Encoding": "chunked"}, environ_overrides={"wsgi.input_terminated": True})
+    assert chunked.get_json()["error"]["field"] == "code"
+    big = io.BytesIO(b'{"phone_number": "+13125550123", "pad": "' + b"x" * 70000 + b'"}')
+    assert_json_error(client.post("/verify", input_stream=big, content_type="application/json",
+                                  headers={"Transfer-Encoding": "chunked"},
+                                  environ_overrides={"wsgi.input_terminated": True}), 413, "payload_too_large")
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic dGVzdA==", f"Bearer {ADMIN_TOKEN}", "Bearer"])
