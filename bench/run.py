@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import compileall
 import http.client
 import json
 import os
@@ -267,8 +268,9 @@ def table_for(stack: Stack, workers: int, args, blocks: Blocks) -> dict:
 
     Which goes first alternates (floor in rounds 1, 3, ...), so a slow drift of the shared machine falls on
     both sides alike; a burst of CPU steal spoils one round's ratio, and the row takes the median (see
-    median_row). Every run gets fresh inputs, made just before it (the floor's /verify only reads: the same
-    never-issued numbers serve all its runs).
+    median_row). Every run gets fresh inputs, made before the pair it belongs to, so its two runs follow each
+    other with nothing in between (the floor's /verify only reads: the same never-issued numbers serve all its
+    runs). A first, uncounted floor run of each route sizes the inputs.
     """
     log(f"--- {workers} worker(s) ---")
     redis_url = stack.redis.url
@@ -286,7 +288,7 @@ def table_for(stack: Stack, workers: int, args, blocks: Blocks) -> dict:
     floor_best: dict[str, float] = {}  # per route, the fastest floor run so far: sizes the service's inputs
 
     def needed(route: str) -> int:
-        """Inputs for a service run: 1.5 times what the route's fastest floor run so far did in one run, + 200."""
+        """Inputs for a run: 1.5 times what the route's fastest floor run so far did in one run, + 200."""
         return int(min(cap, floor_best[route] * args.duration * 1.5 + 200))
 
     def run(side: str, route: str, lines: list[str], number: int) -> dict:
@@ -300,58 +302,57 @@ def table_for(stack: Stack, workers: int, args, blocks: Blocks) -> dict:
             floor_best[route] = max(floor_best.get(route, 0.0), result["rps"])
         return result
 
+    def pair(route: str, lines: dict[str, list[str] | None], order: tuple[str, str], number: int) -> dict:
+        """The floor's and the service's runs of one route, back to back: their inputs are made before either."""
+        return {side: None if lines[side] is None else run(side, route, lines[side], number) for side in order}
+
+    # A first floor run of every route, not counted: it sizes every counted run's inputs (so both runs of a
+    # round can start back to back, with nothing made between them) and warms the floor up.
+    calibration_sends = [(fake[0][0], "00000000-0000-4000-8000-000000000000")]
+    run("floor", "request-code", request_code_lines(blocks.take(cap), cap), -1)
+    run("floor", "verify right code", verify_lines(fake, wrong=False), -1)
+    run("floor", "verify wrong code", verify_lines(fake[: cap // 4 + 1], wrong=True), -1)
+    run("floor", "webhook deliveryUpdate", webhook_lines(stack.signing_key, calibration_sends, cap), -1)
+    stack.clear_outbox()
+
     rounds = []
     for number in range(args.rounds):
-        # Round 1 puts the floor first, so every service run has a floor run before it to size its inputs.
         order = ("floor", "service") if number % 2 == 0 else ("service", "floor")
         log(f"round {number + 1}/{args.rounds}, {order[0]} first")
-        rows: dict[str, dict] = {route: {} for route in ROUTES}
+        rows: dict[str, dict] = {}
 
-        # /request-code: fresh numbers; the outbox is emptied first so the simulator starts equal for both.
-        for side in order:
-            stack.clear_outbox()
-            block = blocks.take(cap)
-            rows["request-code"][side] = run(side, "request-code", request_code_lines(block, cap), number)
-            if side == "service":
-                real_pairs, real_sends = harvest(stack, block, cap)
+        # /request-code: fresh numbers for each side.
+        count = needed("request-code")
+        block = blocks.take(count)
+        rows["request-code"] = pair("request-code", {"floor": request_code_lines(blocks.take(count), count),
+                                                     "service": request_code_lines(block, count)}, order, number)
+        real_pairs, real_sends = harvest(stack, block, count)
         stack.clear_outbox()
         log(f"request-code: {len(real_pairs)} real sends harvested from the simulator outbox")
 
-        # /verify, right codes: the real sends' codes from the outbox first, then store-made ones (bench/memory.py).
-        for side in order:
-            if side == "floor":
-                pairs = fake
-            else:
-                want = needed("verify right code")
-                pairs = real_pairs[:want]
-                if len(pairs) < want:
-                    more = want - len(pairs)
-                    pairs += memory.create_many(redis_url, secret, blocks.take(more), more)
-            result = run(side, "verify right code", verify_lines(pairs, wrong=False), number)
-            if side == "service":
-                result["real_sends_used"] = min(len(real_pairs), want)
-            rows["verify right code"][side] = result
+        # /verify, right codes: the real sends' codes first, then store-made ones (bench/memory.py).
+        want = needed("verify right code")
+        pairs = real_pairs[:want]
+        if len(pairs) < want:
+            more = want - len(pairs)
+            pairs += memory.create_many(redis_url, secret, blocks.take(more), more)
+        rows["verify right code"] = pair("verify right code", {"floor": verify_lines(fake[:want], wrong=False),
+                                                               "service": verify_lines(pairs, wrong=False)},
+                                         order, number)
+        rows["verify right code"]["service"]["real_sends_used"] = min(len(real_pairs), want)
 
         # /verify, wrong codes: 4 wrong attempts per store-made verification (the 5th would close it).
-        for side in order:
-            if side == "floor":
-                pairs = fake[: cap // 4 + 1]
-            else:
-                wrong = needed("verify wrong code") // 4 + 1
-                pairs = memory.create_many(redis_url, secret, blocks.take(wrong), wrong)
-            rows["verify wrong code"][side] = run(side, "verify wrong code", verify_lines(pairs, wrong=True), number)
+        wrong = needed("verify wrong code") // 4 + 1
+        wrong_pairs = memory.create_many(redis_url, secret, blocks.take(wrong), wrong)
+        rows["verify wrong code"] = pair("verify wrong code", {"floor": verify_lines(fake[:wrong], wrong=True),
+                                                               "service": verify_lines(wrong_pairs, wrong=True)},
+                                         order, number)
 
-        # /webhooks/telnyx: deliveryUpdates for the real sends (recipient and message id), signed just before each run.
-        sends = real_sends or [(fake[0][0], str(__import__("uuid").uuid4()))]
-        for side in order:
-            if side == "floor":
-                lines = webhook_lines(stack.signing_key, sends, cap)
-            elif webhook_available:
-                lines = webhook_lines(stack.signing_key, sends, needed("webhook deliveryUpdate"))
-            else:
-                rows["webhook deliveryUpdate"][side] = None
-                continue
-            rows["webhook deliveryUpdate"][side] = run(side, "webhook deliveryUpdate", lines, number)
+        # /webhooks/telnyx: deliveryUpdates for the real sends (recipient and message id), signed just before.
+        sends, count = real_sends or calibration_sends, needed("webhook deliveryUpdate")
+        hooks = {"floor": webhook_lines(stack.signing_key, sends, count),
+                 "service": webhook_lines(stack.signing_key, sends, count) if webhook_available else None}
+        rows["webhook deliveryUpdate"] = pair("webhook deliveryUpdate", hooks, order, number)
         rounds.append({"first": order[0], "rows": rows})
 
     stack.stop_proc(svc)
@@ -589,9 +590,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", default="1,2,4", help="gunicorn worker counts, one table each (default 1,2,4)")
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker, same for all (1: sync)")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="rounds per row, floor and service alternating first; the row is their median")
-    parser.add_argument("--duration", type=float, default=2.0, help="seconds per run (default 2)")
+    parser.add_argument("--duration", type=float, default=1.0,
+                        help="seconds per run, whole seconds (wrk's unit; default 1)")
     parser.add_argument("--max-requests", type=int, default=20000, help="requests per run at most (default 20000)")
     parser.add_argument("--connections-per-worker", type=int, default=4)
     parser.add_argument("--memory-sizes", default="1000,10000,100000", help="pending verifications ('' skips)")
@@ -611,6 +613,11 @@ def main(argv: list[str] | None = None) -> int:
     if not shutil.which("redis-server"):
         log("redis-server is needed on PATH (Debian: apt-get install redis-server)")
         return 2
+    # Serve compiled modules, as an installed package does (pip compiles at install, so does the image): a
+    # source checkout run under PYTHONDONTWRITEBYTECODE=1 would compile every module at each start, ~50 ms
+    # of the service's start-up here. The floor's module too, for an equal footing.
+    for package in ("otpservice", "bench"):
+        compileall.compile_dir(ROOT / package, quiet=1)
     workdir = Path(tempfile.mkdtemp(prefix="otp-bench-"))
     extra = dict(item.split("=", 1) for item in args.env)
     started = time.perf_counter()
