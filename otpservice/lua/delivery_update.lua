@@ -53,11 +53,14 @@ if not redis.call("SET", KEYS[2], "1", "NX", "PX", ARGV[6]) then return {"duplic
 local current = send[1] or "queued"
 if string.find(ARGV[8], "," .. current .. ",", 1, true) then return {"unchanged", current, vid, k} end
 
-local changes = {"d" .. k, status, "du" .. k, now}
+-- The send's field suffix: a literal for the first send (the common case), since Redis's Lua turns a number
+-- into text through printf.
+local n = k == 1 and "1" or tostring(k)
+local changes = {"d" .. n, status, "du" .. n, now}
 if errors ~= "[]" then
   -- Both are JSON arrays written by the service: joining them keeps every carrier error seen so far.
   local old = send[3] or "[]"
-  changes[#changes + 1] = "er" .. k
+  changes[#changes + 1] = "er" .. n
   changes[#changes + 1] = old == "[]" and errors or string.sub(old, 1, -2) .. "," .. string.sub(errors, 2)
 end
 -- Only the latest send's failure lets the next request skip the cooldown (begin_send reads "ld").
