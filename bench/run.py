@@ -285,7 +285,7 @@ def table_for(stack: Stack, workers: int, args, blocks: Blocks) -> dict:
     cap = args.max_requests
     fake_block = blocks.take(cap)  # the floor's /verify only reads: its numbers need no verification
     fake = [(memory.phone_for(fake_block, i), "123456") for i in range(cap)]
-    floor_best: dict[str, float] = {}  # per route, the fastest floor run so far: sizes the service's inputs
+    floor_best: dict[str, float] = {}  # per route, the fastest floor run so far: sizes every run's inputs
 
     def needed(route: str) -> int:
         """Inputs for a run: 1.5 times what the route's fastest floor run so far did in one run, + 200."""

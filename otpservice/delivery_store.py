@@ -48,10 +48,9 @@ class DeliveryStore:
                      blocked_by: list[str], failed_delivery: bool, now_ms: int, event_ttl_ms: int) -> UpdateResult:
         """Run delivery_update.lua for the send of E.164 `phone` that carried `message_id`: dedupe the event
         and move the send's status forward (never back). `unknown_message` when no retained send matches."""
-        number = Store.number_key(phone)
-        tag = number[:number.index("}") + 1]
-        out = run_script(self.redis, self.script, [number, f"{tag}:ev:{digest(event_id)}"],
-                         [f"{tag}:v:", message_id, status, json.dumps(errors) if errors else "[]", now_ms,
+        base, number = Store.number_keys(phone)  # base: otp:{B}, the hash tag every key of the number shares
+        out = run_script(self.redis, self.script, [f"{base}:n:{number}", f"{base}:ev:{digest(event_id)}"],
+                         [f"{base}:v:", message_id, status, json.dumps(errors) if errors else "[]", now_ms,
                           event_ttl_ms, "1" if failed_delivery else "0", "," + ",".join(blocked_by) + ","])
         outcome = out[0].decode()
         if outcome == "updated":
