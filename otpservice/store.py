@@ -45,8 +45,12 @@ REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
                 redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
                 redis.exceptions.ResponseError, redis.exceptions.RedisClusterException)
+# A number's failed attempts, all codes, count against its daily cap for this long after each (security bar).
+FAILURE_WINDOW_MS = 86_400_000
+# Added to how long a number's hash outlives a send, for clocks of app servers a little apart (begin_send.lua).
+CLOCK_SLACK_MS = 60_000
 LOG_MARK = b"."  # fields of otp:{B}:n:<digest> starting with it are the number's time logs (.s sends, .f failures)
-SCRIPTS = ("begin_send", "verify", "cancel", "send_result", "rate_hit")
+SCRIPTS = ("begin_send", "cancel", "send_result", "rate_hit")  # verify.lua: Store.verify_script
 # Called with the error's class name on every Redis failure (metrics count them); process-wide, like the errors.
 ERROR_LISTENERS: list[Callable[[str], None]] = []
 
@@ -86,13 +90,22 @@ def guarded(method):
 
 
 INCLUDE_RE = re.compile(r"^--! include (\w+)$", re.MULTILINE)
+CONSTANT_RE = re.compile(r"\{\{(\w+)\}\}")
 
 
-def load_script(name: str) -> str:
+def load_script(name: str, **constants: int) -> str:
     """The text of a Lua script shipped in otpservice/lua, with each `--! include <lib>` line replaced by that
-    file's text (Redis runs each script on its own: shared Lua functions travel inside the scripts)."""
+    file's text (Redis runs each script on its own: shared Lua functions travel inside the scripts), and each
+    `{{name}}` by the integer given for it (a constant costs Redis nothing per call; an argument does)."""
     text = resources.files("otpservice").joinpath("lua", f"{name}.lua").read_text()
-    return INCLUDE_RE.sub(lambda m: load_script(m.group(1)).rstrip("\n"), text)
+    text = INCLUDE_RE.sub(lambda m: load_script(m.group(1)).rstrip("\n"), text)
+
+    def constant(match: re.Match) -> str:
+        value = constants.get(match.group(1))
+        if type(value) is not int:  # noqa: E721 -- not a bool, not text: only an integer is written into Lua
+            raise ValueError(f"{name}.lua needs an integer {match.group(1)}")
+        return str(value)
+    return CONSTANT_RE.sub(constant, text)
 
 
 def run_script(client: redis.Redis, script: Any, keys: list, args: list) -> Any:
@@ -241,6 +254,16 @@ class Store:
         self.redis = client
         self.secret = secret
         self.scripts = {name: client.register_script(load_script(name)) for name in SCRIPTS}
+        self.verify_scripts: dict[tuple[int, int, int], Any] = {}
+
+    def verify_script(self, max_attempts: int, failure_cap: int, failure_window_ms: int) -> Any:
+        """verify.lua with these settings written in: one script per set, in practice the one the config gives."""
+        key = (max_attempts, failure_cap, failure_window_ms)
+        script = self.verify_scripts.get(key)
+        if script is None:
+            script = self.verify_scripts[key] = self.redis.register_script(load_script(
+                "verify", max_attempts=max_attempts, failure_cap=failure_cap, failure_window_ms=failure_window_ms))
+        return script
 
     # -- key names -----------------------------------------------------------------------------------
     @staticmethod
@@ -291,7 +314,8 @@ class Store:
         out = self.run_script(
             "begin_send", [f"{base}:n:{digest}", f"{base}:oo:{digest}"],
             [f"{base}:v:", new_id, code_hash, phone, purpose, now_ms, ttl_ms, retention_ms, cooldown_ms,
-             "1" if skip_cooldown_after_failure else "0", channel, *limit_args])
+             "1" if skip_cooldown_after_failure else "0", channel, ttl_ms + FAILURE_WINDOW_MS + CLOCK_SLACK_MS,
+             *limit_args])
         outcome, vid = out[0].decode(), out[1].decode()
         if outcome == "cooldown":
             return Reservation("cooldown", vid, cooldown_ms=int(out[2]))
@@ -318,13 +342,16 @@ class Store:
 
     @guarded
     def verify(self, *, phone: str, purpose: str, code_hash: bytes, now_ms: int, max_attempts: int,
-               failure_cap: int, failure_window_ms: int, expected_id: str = "") -> VerifyResult:
-        """Run the check-and-spend script for the live verification of (phone, purpose)."""
+               failure_cap: int, failure_window_ms: int = FAILURE_WINDOW_MS, expected_id: str = "") -> VerifyResult:
+        """Run the check-and-spend script for the live verification of (phone, purpose).
+
+        A failure counts for `failure_window_ms`; begin_send keeps the number's hash, which logs it, alive for
+        FAILURE_WINDOW_MS after the code's expiry, so a longer window would outlive its log.
+        """
         base, digest = self.number_keys(phone)
-        out = self.run_script(
-            "verify", [f"{base}:n:{digest}"],
-            [f"{base}:v:", code_hash, now_ms, max_attempts, failure_cap, failure_window_ms, purpose,
-             *((expected_id,) if expected_id else ())])
+        out = run_script(self.redis, self.verify_script(max_attempts, failure_cap, failure_window_ms),
+                         [f"{base}:n:{digest}"],
+                         [f"{base}:v:", code_hash, now_ms, purpose, *((expected_id,) if expected_id else ())])
         outcome = out[0].decode()
         if len(out) == 1:
             return VerifyResult(outcome)

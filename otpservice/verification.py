@@ -234,8 +234,7 @@ class VerificationService:
             purpose = parse_purpose(body.get("purpose"))
         result = self.store.verify(
             phone=phone, purpose=purpose, code_hash=codes.code_hash(self.secret, phone, purpose, code),
-            now_ms=now_ms, max_attempts=s.max_attempts, failure_cap=s.number_failures_per_day,
-            failure_window_ms=86_400_000, expected_id=vid or "")
+            now_ms=now_ms, max_attempts=s.max_attempts, failure_cap=s.number_failures_per_day, expected_id=vid or "")
         self.events("verification", result=result.outcome)
         if log.isEnabledFor(logging.INFO):  # every /verify passes here: build the line only when it is kept
             log.info("verify", extra={"verification_id": result.verification_id, "phone": phones.mask(phone),

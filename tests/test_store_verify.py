@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 
 from otpservice import codes
-from otpservice.store import Store
+from otpservice.store import CLOCK_SLACK_MS, FAILURE_WINDOW_MS, Store
 
 SECRET = b"s" * 40
 LIMITS = dict(max_attempts=5, failure_cap=10, failure_window_ms=86_400_000)
@@ -48,18 +48,24 @@ def test_verify_is_one_evalsha_and_nothing_else(redis_url):
     assert stats["cmdstat_evalsha"]["calls"] == 1
 
 
-def test_a_failure_keeps_the_number_for_the_whole_failure_window(redis_url):
-    """The failures live in the number's hash: a wrong code extends its life to the window, never shortens it."""
+def test_the_number_outlives_the_failure_window_after_its_code_expires(redis_url):
+    """The failures live in the number's hash and verify.lua sets no expiry: each send keeps the hash for the
+    code's life plus the failure window (plus clock slack), even when records are retained for less."""
     client = redis.Redis.from_url(redis_url)
     store = Store(client, secret=SECRET)
-    issue(store, "+13125550143")
-    number = store.number_key("+13125550143")
-    client.pexpire(number, 60_000)  # as if its retention were shorter than the failure window
-    assert check(store, "+13125550143", "000000").outcome == "wrong"
-    assert 86_000_000 < client.pttl(number) <= 86_400_000
-    client.pexpire(number, 100 * 86_400_000)  # longer than the window: kept
-    assert check(store, "+13125550143", "111111").outcome == "wrong"
-    assert client.pttl(number) > 86_400_000
+    phone = "+13125550143"
+    code_hash = codes.code_hash(SECRET, phone, "login", "123456")
+    store.begin_send(phone=phone, purpose="login", code_hash=code_hash, now_ms=1_000, ttl_ms=600_000,
+                     retention_ms=600_000, cooldown_ms=30_000, skip_cooldown_after_failure=True)
+    number = store.number_key(phone)
+    least = 600_000 + FAILURE_WINDOW_MS  # a failure at the code's last moment counts for the window after it
+    assert least < client.pttl(number) <= least + CLOCK_SLACK_MS
+    assert check(store, phone, "000000").outcome == "wrong"
+    assert least < client.pttl(number) <= least + CLOCK_SLACK_MS
+    client.pexpire(number, 100 * 86_400_000)  # longer already: a send never shortens it
+    store.begin_send(phone=phone, purpose="login", code_hash=code_hash, now_ms=40_000, ttl_ms=600_000,
+                     retention_ms=600_000, cooldown_ms=30_000, skip_cooldown_after_failure=True)
+    assert client.pttl(number) > 99 * 86_400_000
 
 
 def test_the_failure_log_keeps_the_newest_cap_failures_and_locks_at_the_cap(redis_url):
@@ -77,3 +83,73 @@ def test_the_failure_log_keeps_the_newest_cap_failures_and_locks_at_the_cap(redi
     assert (locked.outcome, locked.locked_for_ms) == ("number_locked", 1_500 + 10_000 - 3_000)
     # The oldest failure leaves the window at 11,500: the right code verifies again.
     assert store.verify(phone=phone, purpose="login", code_hash=right, now_ms=11_501, **limits).outcome == "approved"
+
+
+def test_the_failure_log_stays_in_time_order_and_drops_its_oldest_past_the_cap(redis_url):
+    """verify.lua appends to the log without decoding it; a lagging clock's failure still lands in order, and
+    the lock reads the cap-th newest failure, also when the cap was lowered since the log was written."""
+    client = redis.Redis.from_url(redis_url)
+    store = Store(client, secret=SECRET)
+    phone = "+13125550145"
+    issue(store, phone)
+    limits = dict(max_attempts=5, failure_window_ms=10_000)
+
+    def attempt(purpose: str, code: str, now: int, cap: int = 3):
+        code_hash = codes.code_hash(SECRET, phone, purpose, code)
+        return store.verify(phone=phone, purpose=purpose, code_hash=code_hash, now_ms=now, failure_cap=cap, **limits)
+
+    def logged() -> list[int]:
+        raw = client.hget(store.number_key(phone), ".f")
+        return [int.from_bytes(raw[i:i + 6], "big") for i in range(0, len(raw), 6)]
+
+    for now in (1_500, 1_400, 2_000):  # 1,400: another server's clock, behind
+        assert attempt("login", "000000", now).outcome == "wrong"
+    assert logged() == [1_400, 1_500, 2_000]
+    # Three failures, but the oldest left the window at 11,400: not locked, and the log keeps the newest three.
+    assert attempt("login", "000000", 12_001).outcome == "wrong"
+    assert logged() == [1_500, 2_000, 12_001]
+    assert attempt("login", "000000", 12_002).attempts == 5
+    assert logged() == [2_000, 12_001, 12_002]
+    # The log is the number's, across purposes.
+    store.begin_send(phone=phone, purpose="signup", code_hash=codes.code_hash(SECRET, phone, "signup", "123456"),
+                     now_ms=12_010, ttl_ms=600_000, retention_ms=86_400_000, cooldown_ms=30_000,
+                     skip_cooldown_after_failure=True)
+    assert attempt("signup", "000000", 12_100).outcome == "wrong"
+    assert logged() == [12_001, 12_002, 12_100]
+    locked = attempt("signup", "123456", 12_200)
+    assert (locked.outcome, locked.locked_for_ms) == ("number_locked", 12_001 + 10_000 - 12_200)
+    lower = attempt("signup", "123456", 12_300, cap=2)  # the cap-th newest is 12,002 now
+    assert (lower.outcome, lower.locked_for_ms) == ("number_locked", 12_002 + 10_000 - 12_300)
+    # The cap-th newest, 12,001, leaves the window at 22,001: locked until then, the right code approved from then.
+    assert attempt("signup", "123456", 22_000).outcome == "number_locked"
+    assert attempt("signup", "123456", 22_001).outcome == "approved"
+
+
+def test_verify_settings_are_written_into_the_script_as_integers_only():
+    from otpservice.store import load_script
+    text = load_script("verify", max_attempts=5, failure_cap=20, failure_window_ms=86_400_000)
+    assert "local MAX_ATTEMPTS, FAILURE_CAP, FAILURE_WINDOW = 5, 20, 86400000" in text and "{{" not in text
+    for bad in (dict(max_attempts=5, failure_cap=20), dict(max_attempts=True, failure_cap=20, failure_window_ms=1),
+                dict(max_attempts="5) redis.call('FLUSHALL') --", failure_cap=20, failure_window_ms=1)):
+        try:
+            load_script("verify", **bad)
+        except ValueError as exc:
+            assert "verify.lua needs an integer" in str(exc)
+        else:
+            raise AssertionError(f"accepted {bad}")
+
+
+def test_each_set_of_settings_gets_its_own_script(redis_url):
+    """Settings differing per call (the tests') each run their own script; the config's is made once."""
+    client = redis.Redis.from_url(redis_url)
+    store = Store(client, secret=SECRET)
+    phone = "+13125550146"
+    issue(store, phone)
+    wrong = codes.code_hash(SECRET, phone, "login", "000000")
+    one = store.verify(phone=phone, purpose="login", code_hash=wrong, now_ms=2_000, max_attempts=2, failure_cap=10)
+    assert (one.outcome, one.attempts) == ("wrong", 1)
+    two = store.verify(phone=phone, purpose="login", code_hash=wrong, now_ms=2_000, max_attempts=9, failure_cap=10)
+    assert (two.outcome, two.attempts) == ("wrong", 2)  # under max_attempts=2 this one would have closed it
+    assert client.hget(store.record_key(one.verification_id), "s") == b"pending"
+    assert store.verify_script(9, 10, 86_400_000) is store.verify_script(9, 10, 86_400_000)
+    assert len(store.verify_scripts) == 2

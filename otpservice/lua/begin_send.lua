@@ -8,14 +8,15 @@
 -- KEYS[2] opt-outs otp:{B}:oo:<number digest>  hash of opt-out records (any: refuse)
 -- Records are otp:{B}:v:<id> (ARGV[1] .. id): same hash tag {B} as KEYS, so the same slot on a cluster.
 -- ARGV: record prefix, new id, code hash, phone, purpose, now ms, code ttl ms, retention ms, cooldown ms,
---       skip cooldown when the latest send failed ("1"/"0"), channel, number of limits,
---       then per limit: policy name, amount, window ms
+--       skip cooldown when the latest send failed ("1"/"0"), channel, the least the number's hash lives after a
+--       send in ms (the code's failures count for a window after them: verify.lua logs them without an
+--       expiry call of its own), number of limits, then per limit: policy name, amount, window ms
 -- Refusals: {"opted_out", ""}, {"cooldown", id, wait ms}, {"limited", policy, wait ms}; a refusal spends nothing.
 -- Record fields equal to their defaults are not written (readers supply them): a 0 for a, pls and ld,
 -- ls = c, ch = sms.
 local prefix, new_id, hash, phone, purpose = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now, ttl, retention, cooldown = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local failover_ok, channel, nlimits = ARGV[10] == "1", ARGV[11], tonumber(ARGV[12] or "0")
+local failover_ok, channel, keep, nlimits = ARGV[10] == "1", ARGV[11], tonumber(ARGV[12]), tonumber(ARGV[13])
 local SEND_LOG = ".s"
 --! include timelog
 
@@ -26,14 +27,14 @@ if redis.call("EXISTS", KEYS[2]) == 1 then return {"opted_out", ""} end
 -- exactly. The longest wait is reported, so a client that waits as told is not refused again by another.
 local longest, most = 0, 0
 for i = 1, nlimits do
-  local at = 12 + (i - 1) * 3
+  local at = 13 + (i - 1) * 3
   longest = math.max(longest, tonumber(ARGV[at + 3]))
   most = math.max(most, tonumber(ARGV[at + 2]))
 end
 local sends = read_log(nlimits > 0 and redis.call("HGET", KEYS[1], SEND_LOG), now - longest)
 local worst, worst_wait = nil, 0
 for i = 1, nlimits do
-  local at = 12 + (i - 1) * 3
+  local at = 13 + (i - 1) * 3
   local amount, window = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
   local inside = {}
   for _, t in ipairs(sends) do
@@ -45,9 +46,10 @@ for i = 1, nlimits do
   end
 end
 
--- The number's hash lives as long as its longest-lived part: the index (retention) or the send log.
+-- The number's hash lives as long as its longest-lived part: the index (retention), the send log, or the failure
+-- log (`keep`: a failure happens while a code sent here is live, and counts for a window after it).
 local function keep_alive()
-  local life = math.max(retention, longest)
+  local life = math.max(retention, longest, keep)
   if redis.call("PTTL", KEYS[1]) < life then redis.call("PEXPIRE", KEYS[1], life) end
 end
 

@@ -18,6 +18,22 @@ local function read_log(raw, after)
   return times
 end
 
+-- The `i`th time of a log (1: its oldest).
+local function log_time(raw, i)
+  local a, b, c, d, e, f = string.byte(raw, i * STAMP - STAMP + 1, i * STAMP)
+  return ((((a * 256 + b) * 256 + c) * 256 + d) * 256 + e) * 256 + f
+end
+
+-- One time as its STAMP bytes.
+local function stamp(t)
+  local f = t % 256; t = (t - f) / 256
+  local e = t % 256; t = (t - e) / 256
+  local d = t % 256; t = (t - d) / 256
+  local c = t % 256; t = (t - c) / 256
+  local b = t % 256; t = (t - b) / 256
+  return string.char(t, b, c, d, e, f)
+end
+
 -- `times` with `now` added in order (another server's clock may lag), as a field value of its newest `keep`.
 local function write_log(times, now, keep)
   local pos = #times + 1
@@ -28,14 +44,16 @@ local function write_log(times, now, keep)
   times[pos] = now
   local parts, first = {}, #times - keep + 1
   if first < 1 then first = 1 end
-  for j = first, #times do
-    local t = times[j]
-    local f = t % 256; t = (t - f) / 256
-    local e = t % 256; t = (t - e) / 256
-    local d = t % 256; t = (t - d) / 256
-    local c = t % 256; t = (t - c) / 256
-    local b = t % 256; t = (t - b) / 256
-    parts[#parts + 1] = string.char(t, b, c, d, e, f)
-  end
+  for j = first, #times do parts[#parts + 1] = stamp(times[j]) end
   return table.concat(parts)
+end
+
+-- write_log(every time of `raw`, now, keep) without decoding them when `now` is the newest (the common case):
+-- the last `keep` - 1 stamps as they are, then now's.
+local function append_log(raw, now, keep)
+  local count = raw and #raw / STAMP or 0
+  if count > 0 and log_time(raw, count) > now then return write_log(read_log(raw, -1), now, keep) end
+  if count < keep then return (raw or "") .. stamp(now) end
+  if keep == 1 then return stamp(now) end
+  return string.sub(raw, -(keep - 1) * STAMP) .. stamp(now)
 end
