@@ -88,6 +88,10 @@ class Metrics:
         self.http_requests = Counter("otp_http_requests", "HTTP requests by route, method and status",
                                      ["route", "method", "status"], registry=r)
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+        # The bound inc() of the counters every /verify and every request feed, by their raw label values: a
+        # value is kept only once known to be allowed (so the dict is as bounded as the series), and a hit
+        # skips the label checks and child lookup, a few µs per request (issue 6).
+        self._incs: dict[tuple, Callable[[], None]] = {}
         self.handlers: dict[str, Callable[..., None]] = {
             "code_sent": self._code_sent, "code_refused": self._code_refused,
             "code_send_failed": self._code_send_failed, "verification": self._verification,
@@ -120,7 +124,14 @@ class Metrics:
         self.child(self.sends, bounded(endpoint, ENDPOINTS), SEND_ERRORS.get(error, "error")).inc()
 
     def _verification(self, result: str = "", channel: str = "sms", **_: Any) -> None:
-        self.child(self.verifications, bounded(result, VERIFY_RESULTS), bounded(channel, CHANNELS)).inc()
+        key = ("verification", result, channel)
+        inc = self._incs.get(key)
+        if inc is None:
+            labels = bounded(result, VERIFY_RESULTS), bounded(channel, CHANNELS)
+            inc = self.child(self.verifications, *labels).inc
+            if labels == key[1:]:
+                self._incs[key] = inc
+        inc()
 
     def _delivery_status(self, status: str = "", **_: Any) -> None:
         self.child(self.deliveries, bounded(status, DELIVERY_STATUSES)).inc()
@@ -151,8 +162,14 @@ class Metrics:
 
     def count_request(self, route: str, method: str, status: int) -> None:
         """Count one HTTP request; `route` is the matched pattern (or `unmatched`), never a raw path."""
-        method = method if method in HTTP_METHODS else OTHER  # any method string may arrive
-        self.child(self.http_requests, route, method, str(status)).inc()
+        key = ("http", route, method, status)
+        inc = self._incs.get(key)
+        if inc is None:
+            known = method in HTTP_METHODS  # any method string may arrive: only known ones are kept
+            inc = self.child(self.http_requests, route, method if known else OTHER, str(status)).inc
+            if known:
+                self._incs[key] = inc
+        inc()
 
     def redis_error(self, error: str = "", **_: Any) -> None:
         """Count one failed Redis call (store.on_redis_error calls this with the error's class name)."""
