@@ -87,13 +87,20 @@ def canonical_as_written(raw: str) -> bool:
     """
     if not PLAIN_E164.fullmatch(raw):
         return False
+    length, known, prefix = _lead(raw[1:4])  # 8 digits or more: always three
+    national = raw[1 + length:]
+    return known and national[0] != "0" and (prefix is None or prefix.match(national) is None)
+
+
+@functools.lru_cache(maxsize=None)  # one entry per three leading digits (at most 900): a lookup per /verify
+def _lead(digits: str) -> tuple[int, bool, re.Pattern | None]:
+    """(country code length, _national_prefix(code)) for a number's first three digits, or (0, False, None)
+    when none of their prefixes is a country code."""
     for length in (1, 2, 3):  # as phonenumbers extracts it: the shortest prefix that is a country code
-        code = int(raw[1:1 + length])
+        code = int(digits[:length])
         if code in COUNTRY_CODE_TO_REGION_CODE:
-            national = raw[1 + length:]
-            known, prefix = _national_prefix(code)
-            return known and national[0] != "0" and (prefix is None or prefix.match(national) is None)
-    return False
+            return (length, *_national_prefix(code))
+    return 0, False, None
 
 
 @functools.lru_cache(maxsize=None)  # one entry per country code (about 250)
