@@ -5,6 +5,7 @@
 --                                 and unexpired), <id> -> "" (an earlier verification, for the admin list),
 --                    .s        -> the number's sends for the per-number limits (a time log: timelog.lua),
 --                    .f        -> its failed attempts (verify.lua)
+--                  (delivery_update.lua skips these two by name: a new time log must be added there)
 -- KEYS[2] opt-outs otp:{B}:oo:<number digest>  hash of opt-out records (any: refuse)
 -- Records are otp:{B}:v:<id> (ARGV[1] .. id): same hash tag {B} as KEYS, so the same slot on a cluster.
 -- ARGV: record prefix, new id, code hash, phone, purpose, now ms, code ttl ms, retention ms, cooldown ms,

@@ -14,20 +14,20 @@
 local prefix, message_id, status, errors = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, failed = ARGV[5], ARGV[7] == "1"
 
--- The send of verification `id` that carried the message: its record, its number k and {d<k>, t<k>, er<k>},
--- with the record's c and n. Latest send first (webhooks follow their send closely); one HMGET when the
--- verification has one send, the common case. A send with no message id has m<k> = "", never a match.
+-- The send of verification `id` that carried the message: its record, its number k and {d<k>, t<k>}, with the
+-- record's n and c. Latest send first (webhooks follow their send closely); one HMGET when the verification
+-- has one send, the common case. A send with no message id has m<k> = "", never a match.
 local function send_of(id)
   local rec = prefix .. id
-  local first = redis.call("HMGET", rec, "n", "c", "m1", "d1", "t1", "er1")
-  local count = tonumber(first[1] or "0")
+  local first = redis.call("HMGET", rec, "n", "c", "m1", "d1", "t1")
+  local count = (first[1] or 0) + 0
   for k = count, 2, -1 do
     if redis.call("HGET", rec, "m" .. k) == message_id then
-      local later = redis.call("HMGET", rec, "d" .. k, "t" .. k, "er" .. k)
+      local later = redis.call("HMGET", rec, "d" .. k, "t" .. k)
       return rec, k, later, first
     end
   end
-  if count >= 1 and first[3] == message_id then return rec, 1, {first[4], first[5], first[6]}, first end
+  if count >= 1 and first[3] == message_id then return rec, 1, {first[4], first[5]}, first end
   return nil
 end
 
@@ -37,7 +37,7 @@ local rec, k, send, record, vid
 for pass = 1, 2 do
   for j = 1, #entries, 2 do
     local field, value = entries[j], entries[j + 1]
-    if string.sub(field, 1, 1) ~= "." and (value ~= "") == (pass == 1) then
+    if field ~= ".s" and field ~= ".f" and (value ~= "") == (pass == 1) then  -- not a time log
       vid = pass == 1 and value or field
       rec, k, send, record = send_of(vid)
       if rec then break end
@@ -49,7 +49,8 @@ end
 if not rec then return {"unknown_message"} end
 if not redis.call("SET", KEYS[2], "1", "NX", "PX", ARGV[6]) then return {"duplicate"} end
 
--- Absent fields hold their defaults (send_result.lua): d<k> queued, t<k> the record's c, er<k> [].
+-- Absent fields hold their defaults (send_result.lua): d<k> queued, t<k> the record's c, er<k> [] (read only
+-- when there are errors to add to it).
 local current = send[1] or "queued"
 if string.find(ARGV[8], "," .. current .. ",", 1, true) then return {"unchanged", current, vid, k} end
 
@@ -59,12 +60,12 @@ local n = k == 1 and "1" or tostring(k)
 local changes = {"d" .. n, status, "du" .. n, now}
 if errors ~= "[]" then
   -- Both are JSON arrays written by the service: joining them keeps every carrier error seen so far.
-  local old = send[3] or "[]"
+  local old = redis.call("HGET", rec, "er" .. n) or "[]"
   changes[#changes + 1] = "er" .. n
   changes[#changes + 1] = old == "[]" and errors or string.sub(old, 1, -2) .. "," .. string.sub(errors, 2)
 end
 -- Only the latest send's failure lets the next request skip the cooldown (begin_send reads "ld").
-if failed and k == tonumber(record[1]) then
+if failed and k == record[1] + 0 then
   changes[#changes + 1] = "ld"
   changes[#changes + 1] = "1"
 end
