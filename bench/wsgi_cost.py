@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", type=int, default=50)
     parser.add_argument("--large", type=int, default=250)
     parser.add_argument("--routes", default=",".join(ROUTES))
+    parser.add_argument("--sides", default="service,floor", help="service, floor or both (default)")
     parser.add_argument("--child", nargs=4, metavar=("SIDE", "ROUTE", "N", "SERIAL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -150,19 +151,22 @@ def main(argv: list[str] | None = None) -> int:
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("OTP_")}, **app_env(server.url)}
         print(f"worker instructions per request (callgrind, in process; ({args.large} - {args.small} requests) / "
               f"{args.large - args.small})")
-        print("| route | service | floor | floor / service |")
-        print("|---|---|---|---|")
+        sides = args.sides.split(",")
+        print("| route | " + " | ".join(sides) + (" | floor / service |" if len(sides) == 2 else " |"))
+        print("|---" * (len(sides) + 1 + (len(sides) == 2)) + "|")
         with tempfile.TemporaryDirectory(prefix="otp-wsgi-cost-") as tmp:
             for route in args.routes.split(","):
                 per = {}
-                for side in ("service", "floor"):
+                for side in sides:
                     totals = []
                     for n in (args.small, args.large):
                         serial += 1
                         totals.append(count(side, route, n, serial, env, Path(tmp)))
                     per[side] = (totals[1] - totals[0]) / (args.large - args.small)
-                print(f"| {route} | {per['service'] / 1000:.0f}k | {per['floor'] / 1000:.0f}k | "
-                      f"{per['floor'] / per['service']:.2f} |", flush=True)
+                cells = [f"{per[side] / 1000:.0f}k" for side in sides]
+                if len(sides) == 2:
+                    cells.append(f"{per['floor'] / per['service']:.2f}")
+                print(f"| {route} | " + " | ".join(cells) + " |", flush=True)
     finally:
         server.stop()
     return 0
