@@ -27,7 +27,10 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import re
+import threading
+import weakref
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
@@ -108,11 +111,70 @@ def load_script(name: str, **constants: int) -> str:
     return CONSTANT_RE.sub(constant, text)
 
 
+class HeldConnections:
+    """One connection per thread and process, for the scripts every request runs, spoken to directly.
+
+    redis-py's execute_command spends ~150k instructions on one command, of which the exchange itself (pack,
+    send, read, parse) is ~50k: the rest is the pool's checkout and return (with a readiness poll, a system
+    call), its observability hooks and event dispatch, and retry wrappers (callgrind, bench/README: issue 6).
+    Every /verify and every webhook is one script, so here a thread keeps a connection of the client's pool
+    (same address, credentials, TLS, timeouts, health checks; Sentinel's finds the current master) and calls
+    send_command/read_response on it. What the pool's checkout guards against is kept:
+    - a connection is used only by the thread and the process that made it, never by a worker forked from a
+      preloading master that made one;
+    - anything that interrupts an exchange after it began (a timeout, a lost connection, a signal, an
+      exception from the parser) disconnects it, so no reply is ever left unread for the next command; an
+      error reply from Redis (NOSCRIPT, a script error) was read whole and leaves it in step;
+    - errors propagate: callers fail closed and nothing is retried (a timed-out script may have run); the
+      next call reconnects.
+    Redis Cluster and single-connection clients go through execute_command (`for_client` gives None).
+    """
+
+    def __init__(self, pool: redis.ConnectionPool) -> None:
+        self.pool = pool
+        self.local = threading.local()
+
+    @staticmethod
+    def for_client(client: Any) -> HeldConnections | None:
+        try:
+            return _HELD[client]
+        except KeyError:
+            pass
+        except TypeError:  # not weakly referenceable: not a client this applies to
+            return None
+        eligible = (isinstance(client, redis.Redis) and not hasattr(client, "get_primaries")
+                    and getattr(client, "connection", None) is None)
+        held = _HELD[client] = HeldConnections(client.connection_pool) if eligible else None
+        return held
+
+    def execute(self, *args: Any) -> Any:
+        local = self.local
+        conn = getattr(local, "conn", None)
+        if conn is None or local.pid != os.getpid():
+            conn = local.conn = self.pool.make_connection()
+            local.pid = os.getpid()
+        try:
+            conn.send_command(*args)
+            return conn.read_response()
+        except redis.exceptions.ResponseError:
+            raise
+        except BaseException:
+            conn.disconnect()
+            raise
+
+
+_HELD: weakref.WeakKeyDictionary[Any, HeldConnections | None] = weakref.WeakKeyDictionary()
+
+
 def run_script(client: redis.Redis, script: Any, keys: list, args: list) -> Any:
-    """EVALSHA a registered script in one round trip; only when Redis answers NOSCRIPT (restart, SCRIPT FLUSH)
-    is it run again through redis-py's Script, which loads it. Script.__call__ costs more per call, and /verify
-    and the webhook (one script each) are measured against one bare Redis command (issue 6)."""
+    """EVALSHA a registered script in one round trip, on the thread's held connection where the client allows
+    one (HeldConnections); only when Redis answers NOSCRIPT (restart, SCRIPT FLUSH) is it run again through
+    redis-py's Script, which loads it. /verify and the webhook (one script each) are measured against one bare
+    Redis command (issue 6)."""
+    held = HeldConnections.for_client(client)
     try:
+        if held is not None:
+            return held.execute("EVALSHA", script.sha, len(keys), *keys, *args)
         return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
     except redis.exceptions.NoScriptError:
         return script(keys=keys, args=args)
