@@ -33,7 +33,8 @@ def client_id(held: HeldConnections) -> int:
 
 def test_an_interrupted_exchange_leaves_no_reply_for_the_next_call(redis_url, monkeypatch):
     """A reply left unread would answer the next command: here another number's `wrong` would reach a right
-    code's check. The interruption (a signal, a worker timeout) disconnects the held connection instead."""
+    code's check. The interruption (a signal, a worker timeout) disconnects the held connection instead. It is
+    injected, by making the real connection's read raise: no test can time a real signal to that instant."""
     client = redis.Redis.from_url(redis_url)
     store = Store(client, secret=SECRET)
     issue(store, "+13125550161")
