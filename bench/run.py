@@ -590,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", default="1,2,4", help="gunicorn worker counts, one table each (default 1,2,4)")
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker, same for all (1: sync)")
-    parser.add_argument("--rounds", type=int, default=7,
+    parser.add_argument("--rounds", type=int, default=9,
                         help="rounds per row, floor and service alternating first; the row is their median")
     parser.add_argument("--duration", type=float, default=1.0,
                         help="seconds per run, whole seconds (wrk's unit; default 1)")
