@@ -116,7 +116,7 @@ class HeldConnections:
 
     redis-py's execute_command spends ~150k instructions on one command, of which the exchange itself (pack,
     send, read, parse) is ~50k: the rest is the pool's checkout and return (with a readiness poll, a system
-    call), its observability hooks and event dispatch, and retry wrappers (callgrind, bench/README: issue 6).
+    call), its observability hooks and event dispatch, and retry wrappers (callgrind: bench/RESULTS.md, issue 6).
     Every /verify and every webhook is one script, so here a thread keeps a connection of the client's pool
     (same address, credentials, TLS, timeouts, health checks; Sentinel's finds the current master) and calls
     send_command/read_response on it. What the pool's checkout guards against is kept:
