@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 totals = []
                 for n in (args.small, args.large):
                     inputs = make(n)
-                    totals.append(server.count(lambda inputs=inputs: [call(x) for x in inputs]))
+                    totals.append(server.count(lambda inputs=inputs, call=call: [call(x) for x in inputs]))
                 print(f"| {name} | {(totals[1] - totals[0]) / (args.large - args.small) / 1000:.1f}k |", flush=True)
         finally:
             server.close()
