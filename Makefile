@@ -39,7 +39,7 @@ bench: $(STAMP) ## benchmark against the floor (1, 2, 4 workers; own redis-serve
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: $(STAMP) ## static checks (ruff)
-	$(BIN)/ruff check otpservice tests
+	$(BIN)/ruff check otpservice tests bench
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info
