@@ -7,9 +7,10 @@ Key layout (every key has an expiry):
                                         purpose's latest verification (live while that record is   or the longest
                                         pending and unexpired); field <id> = "" for its earlier     per-number
                                         verifications (the admin list; delivery webhooks search     limit window,
-                                        them all for a message id); field .s = its sends for the    or 24 h after
-                                        per-number limits, field .f = its failed attempts (all     its latest
-                                        codes, for the daily cap): time logs (lua/timelog.lua)      failure
+                                        them all for a message id); field .s = its sends for the    or code ttl +
+                                        per-number limits, field .f = its failed attempts (all     24 h + 1 min,
+                                        codes, for the daily cap): time logs (lua/timelog.lua)      from its latest
+                                                                                                    send
   otp:{B}:oo:<digest>            hash   the number's opt-out records (optouts.py)               none
   otp:idem:<client>:<key hash>   string the first answer to an Idempotency-Key                  24 h
 {B} is the number's bucket (codes.bucket): one hash tag for all keys of a number, so every script runs
