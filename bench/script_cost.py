@@ -16,7 +16,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import redis
 from otpservice import codes
 from otpservice.delivery_store import DeliveryStore
 from otpservice.store import Store
+from tests.redis_server import free_port
 
 SECRET = b"bench-code-secret"
 PURPOSE = "login"
@@ -36,10 +36,9 @@ TTL_MS, RETENTION_MS, WINDOW_MS = 600_000, 86_400_000, 86_400_000
 TOTALS_RE = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.M)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def callgrind_total(dump: Path) -> int:
+    """The instructions a callgrind output file counted in all."""
+    return int(TOTALS_RE.search(dump.read_bytes()).group(1))
 
 
 class CallgrindRedis:
@@ -72,7 +71,7 @@ class CallgrindRedis:
         subprocess.run(["callgrind_control", "-d", str(self.proc.pid)], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         (dump,) = set(self.workdir.glob("cg.out*")) - before
-        return int(TOTALS_RE.search(dump.read_bytes()).group(1))
+        return callgrind_total(dump)
 
     def close(self) -> None:
         self.proc.terminate()

@@ -18,7 +18,6 @@ import base64
 import io
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -29,11 +28,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.script_cost import callgrind_total
+
 CLIENT_KEY = "bench-client-key"
 CODE_SECRET = "bench-code-secret-" + "0" * 32
 SEED = base64.b64encode(b"\x07" * 32).decode()
 ROUTES = ("verify right code", "verify wrong code", "webhook deliveryUpdate")
-TOTALS_RE = re.compile(r"^(?:summary|totals):\s+(\d+)", re.M)
 
 
 def app_env(redis_url: str) -> dict[str, str]:
@@ -126,7 +126,7 @@ def count(side: str, route: str, n: int, serial: int, env: dict, workdir: Path) 
          str(serial)], env=env, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"{side} {route} failed:\n{proc.stderr[-3000:]}")
-    return int(TOTALS_RE.search(out.read_text(errors="replace")).group(1))
+    return callgrind_total(out)
 
 
 def main(argv: list[str] | None = None) -> int:
