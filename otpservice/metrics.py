@@ -128,9 +128,7 @@ class Metrics:
         inc = self._incs.get(key)
         if inc is None:
             labels = bounded(result, VERIFY_RESULTS), bounded(channel, CHANNELS)
-            inc = self.child(self.verifications, *labels).inc
-            if labels == key[1:]:
-                self._incs[key] = inc
+            inc = self._bound_inc(key, self.verifications, labels, keep=labels == key[1:])
         inc()
 
     def _delivery_status(self, status: str = "", **_: Any) -> None:
@@ -166,10 +164,16 @@ class Metrics:
         inc = self._incs.get(key)
         if inc is None:
             known = method in HTTP_METHODS  # any method string may arrive: only known ones are kept
-            inc = self.child(self.http_requests, route, method if known else OTHER, str(status)).inc
-            if known:
-                self._incs[key] = inc
+            inc = self._bound_inc(key, self.http_requests, (route, method if known else OTHER, str(status)),
+                                  keep=known)
         inc()
+
+    def _bound_inc(self, key: tuple, metric: Any, labels: tuple[str, ...], *, keep: bool) -> Callable[[], None]:
+        """The inc() of `metric`'s child for `labels`, kept under the raw `key` when `keep` (see _incs)."""
+        inc = self.child(metric, *labels).inc
+        if keep:
+            self._incs[key] = inc
+        return inc
 
     def redis_error(self, error: str = "", **_: Any) -> None:
         """Count one failed Redis call (store.on_redis_error calls this with the error's class name)."""
