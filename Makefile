@@ -38,8 +38,9 @@ bench: $(STAMP) ## benchmark against the floor (1, 2, 4 workers; own redis-serve
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -qq wrk >/dev/null 2>&1; } || true
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-lint: $(STAMP) ## static checks (ruff)
+lint: $(STAMP) ## static checks: ruff, and the layers contract of setup.cfg (import-linter)
 	$(BIN)/ruff check otpservice tests bench
+	$(BIN)/lint-imports --no-cache
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

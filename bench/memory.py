@@ -13,6 +13,7 @@ are shared keys, counted apart from the per-verification keys.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -23,11 +24,10 @@ from concurrent.futures import ProcessPoolExecutor
 
 import redis
 
+from otpservice import wiring
 from otpservice.config import Settings
-from otpservice.optouts import OptOutRegistry
-from otpservice.store import Store
-from otpservice.telnyx import SentMessage
-from otpservice.verification import VerificationService
+from otpservice.core.verification import VerificationService
+from otpservice.sending.base import OutboundMessage, SentMessage
 
 TTL_S, RETENTION_S, COOLDOWN_S = 600, 86_400, 30
 GENEROUS_RATE = "1000000/second"
@@ -46,38 +46,37 @@ def phone_for(block: int, i: int) -> str:
     return f"+1312{2_000_000 + block * BLOCK + i}"
 
 
-class AcceptingTelnyx:
-    """Stands in for TelnyxClient: accepts every message with a fresh id and keeps the last code texted."""
+class AcceptingSender:
+    """Stands in for the Telnyx sender: accepts every message with a fresh id and keeps the last code texted."""
 
     def __init__(self) -> None:
         self.last_code = ""
 
-    def send_message(self, *, to: str, text: str, endpoint: str = "messages", **_: object) -> SentMessage:
-        self.last_code = CODE_RE.search(text).group(1)
-        return SentMessage(id=str(uuid.uuid4()), status="queued", endpoint=endpoint, to=to, cost=None)
+    def send(self, message: OutboundMessage) -> SentMessage:
+        self.last_code = CODE_RE.search(message.text).group(1)
+        return SentMessage(message_id=str(uuid.uuid4()), status="queued")
 
 
-def service_for(url: str, secret: bytes) -> tuple[VerificationService, Store]:
-    """A VerificationService as the app builds it (real SendGate, real Store), on the benchmark's Redis."""
+def service_for(url: str, secret: bytes) -> tuple[VerificationService, redis.Redis, AcceptingSender]:
+    """A VerificationService as the app builds it (wiring: real SendGate, real stores), on the benchmark's Redis."""
     settings = Settings(redis_url=url, code_secret=secret.decode(), code_ttl=TTL_S, record_retention=RETENTION_S,
                         resend_cooldown=COOLDOWN_S, limit_global=GENEROUS_RATE, limit_country=GENEROUS_RATE,
-                        limit_prefix=GENEROUS_RATE, limit_ip=GENEROUS_RATE, optout_sync_interval=0)
+                        limit_prefix=GENEROUS_RATE, limit_ip=GENEROUS_RATE, optout_sync_interval=0,
+                        totp_enabled=False, telnyx_public_key=base64.b64encode(bytes(32)).decode())
     client = redis.Redis.from_url(url)
-    store = Store(client, secret=secret)
-    service = VerificationService(settings=settings, store=store, telnyx=AcceptingTelnyx(),
-                                  optouts=OptOutRegistry(client))
-    return service, store
+    sender = AcceptingSender()
+    return wiring.build(settings, redis_client=client, sender=sender).verifications, client, sender
 
 
 def create(url: str, secret: bytes, block: int, start: int, stop: int) -> list[tuple[str, str]]:
     """Request a code for numbers start..stop-1 of `block` as /request-code does; returns (phone, code) pairs."""
-    service, store = service_for(url, secret)
+    service, client, sender = service_for(url, secret)
     made = []
     for i in range(start, stop):
         phone = phone_for(block, i)
         service.request_code(service.parse_request({"phone_number": phone}))
-        made.append((phone, service.telnyx.last_code))
-    store.redis.close()
+        made.append((phone, sender.last_code))
+    client.close()
     return made
 
 
@@ -150,7 +149,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the result as JSON here")
     args = parser.parse_args()
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from tests.redis_server import RedisServer
+    from tests.support.redis_server import RedisServer
     server = RedisServer().start()
     try:
         result = measure(server.url, b"bench-code-secret-" + b"0" * 32,

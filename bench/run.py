@@ -35,8 +35,8 @@ from bench import loadgen, memory
 from bench.rtcount import RoundTripProxy
 from otpservice import config
 from otpservice.sandbox import payloads
-from otpservice.signatures import public_key_b64, sign_webhook, signing_key_from_seed_b64
-from tests.redis_server import RedisServer, free_port
+from otpservice.sending.telnyx.signatures import public_key_b64, sign_webhook, signing_key_from_seed_b64
+from tests.support.redis_server import RedisServer, free_port
 
 CLIENT_KEY = "bench-client-key"
 TELNYX_KEY = "KEYbench"
@@ -47,8 +47,10 @@ ROUTES = ("request-code", "verify right code", "verify wrong code", "webhook del
 PATHS = {"request-code": "/request-code", "verify right code": "/verify", "verify wrong code": "/verify",
          "webhook deliveryUpdate": "/webhooks/telnyx"}
 EXPECT = {"request-code": 202, "verify right code": 200, "verify wrong code": 200, "webhook deliveryUpdate": 200}
-THROUGHPUT_TARGETS = {"request-code": 0.70, "verify right code": 0.80, "verify wrong code": 0.80,
-                      "webhook deliveryUpdate": 0.80}
+# The code check and the receipt hold 0.75 of a bare Flask app doing only their I/O: the bound chosen when the
+# service gave up hand-built connection handling and other speed-ups no user could notice (bench/RESULTS.md).
+THROUGHPUT_TARGETS = {"request-code": 0.70, "verify right code": 0.75, "verify wrong code": 0.75,
+                      "webhook deliveryUpdate": 0.75}
 ROUND_TRIP_TARGETS = {"request-code": 3, "verify right code": 1, "verify wrong code": 1, "webhook deliveryUpdate": 2}
 MEMORY_TARGET = 600
 STARTUP_TARGET = 1.0

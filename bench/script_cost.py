@@ -2,9 +2,10 @@
 
 Throughput on this shared machine moves by ±20% from one second to the next; instruction counts do not. This
 runs a private redis-server under `valgrind --tool=callgrind`, drives the store's own scripts through
-store.Store and delivery_store.DeliveryStore (the same calls the routes make), and reports, per case, the
-instructions Redis spent per call: the difference between a run of `--large` calls and one of `--small`
-calls, divided by the difference in calls, so fixed costs (the dump, the event loop's idle turns) cancel.
+storage.verifications.VerificationStore and storage.deliveries.DeliveryStore (the same calls the routes make),
+and reports, per case, the instructions Redis spent per call: the difference between a run of `--large` calls
+and one of `--small` calls, divided by the difference in calls, so fixed costs (the dump, the event loop's idle
+turns) cancel.
 
     .venv/bin/python -m bench.script_cost            # needs valgrind (Debian: apt-get install valgrind)
 
@@ -25,10 +26,10 @@ from pathlib import Path
 
 import redis
 
-from otpservice import codes
-from otpservice.delivery_store import DeliveryStore
-from otpservice.store import Store
-from tests.redis_server import free_port
+from otpservice.core import codes
+from otpservice.storage.deliveries import DeliveryStore
+from otpservice.storage.verifications import VerificationStore
+from tests.support.redis_server import free_port
 
 SECRET = b"bench-code-secret"
 PURPOSE = "login"
@@ -83,7 +84,7 @@ class Cases:
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self.store = Store(client, secret=SECRET)
+        self.store = VerificationStore(client)
         self.deliveries = DeliveryStore(client)
         self.serial = 0
 
@@ -95,7 +96,8 @@ class Cases:
             now = int(time.time() * 1000)
             res = self.store.begin_send(phone=phone, purpose=PURPOSE, code_hash=self.hash(phone, "123456"),
                                         now_ms=now, ttl_ms=TTL_MS, retention_ms=RETENTION_MS, cooldown_ms=0,
-                                        skip_cooldown_after_failure=True, number_limits=[("per_hour", 5, 3_600_000)])
+                                        skip_cooldown_after_failure=True,
+                                        number_limits=[("phone_number", 5, 3_600_000)])
             if sent:
                 self.store.record_send(res.verification_id, 1, outcome="sent", message_id=f"msg-{self.serial}",
                                        endpoint="messages", now_ms=now, delivery_status="queued")
@@ -114,8 +116,7 @@ class Cases:
     def update(self, phone: str, status: str) -> None:
         serial = int(phone[-4:]) if phone.startswith("+1202555") else int(phone[5:])
         self.deliveries.apply_update(phone, message_id=f"msg-{serial}", event_id=f"ev-{status}-{serial}",
-                                     status=status, errors=[], blocked_by=["delivered", "delivery_failed"],
-                                     failed_delivery=False, now_ms=int(time.time() * 1000), event_ttl_ms=600_000)
+                                     status=status, errors=[], now_ms=int(time.time() * 1000), event_ttl_ms=600_000)
 
 
 def cases(c: Cases) -> dict[str, tuple[Callable[[int], list], Callable[[object], None]]]:

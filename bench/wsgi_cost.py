@@ -37,7 +37,7 @@ ROUTES = ("verify right code", "verify wrong code", "webhook deliveryUpdate")
 
 
 def app_env(redis_url: str) -> dict[str, str]:
-    from otpservice.signatures import public_key_b64, signing_key_from_seed_b64
+    from otpservice.sending.telnyx.signatures import public_key_b64, signing_key_from_seed_b64
     return {"OTP_ENV": "sandbox", "OTP_REDIS_URL": redis_url, "OTP_API_KEYS": CLIENT_KEY,
             "OTP_ADMIN_TOKEN": "bench-admin-token", "OTP_CODE_SECRET": CODE_SECRET,
             "OTP_TELNYX_BASE_URL": "http://127.0.0.1:9/v2", "OTP_TELNYX_API_KEY": "KEYbench",
@@ -51,11 +51,11 @@ def requests_for(side: str, route: str, n: int, serial: int) -> list[tuple[str, 
     """(path, headers, body) of n requests, with whatever the service needs stored first (pending codes, sends)."""
     import redis
 
-    from otpservice import codes
+    from otpservice.core import codes
     from otpservice.sandbox import payloads
-    from otpservice.signatures import sign_webhook, signing_key_from_seed_b64
-    from otpservice.store import Store
-    store = Store(redis.Redis.from_url(os.environ["OTP_REDIS_URL"]), secret=CODE_SECRET.encode())
+    from otpservice.sending.telnyx.signatures import sign_webhook, signing_key_from_seed_b64
+    from otpservice.storage.verifications import VerificationStore
+    store = VerificationStore(redis.Redis.from_url(os.environ["OTP_REDIS_URL"]))
     auth = {"Authorization": f"Bearer {CLIENT_KEY}", "Content-Type": "application/json"}
     now = int(time.time() * 1000)
     out = []
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     if not shutil.which("valgrind"):
         print("wsgi_cost: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
-    from tests.redis_server import RedisServer
+    from tests.support.redis_server import RedisServer
     server = RedisServer().start()
     serial = 0
     try:

@@ -51,8 +51,8 @@ graceful_timeout = settings.worker_timeout
 keepalive = 5
 # Import and build the app once, in the master, then fork the workers from it: each worker starts as a copy
 # instead of importing Flask, redis, phonenumbers, nacl... itself, all of them at once on the same cores
-# (issue 6: start-up under 1 s to ready at 4 workers on 2 cores). Threads do not survive a fork, so the
-# app starts none while it is built; post_worker_init below starts them in each worker.
+# (start-up to ready stays under 1 s at 4 workers on 2 cores: bench/RESULTS.md). Threads do not survive a fork,
+# so the app starts none while it is built; post_worker_init below starts them in each worker.
 preload_app = True
 
 # gunicorn's access log is off: the app writes one JSON access line per request itself (otpservice.logs),
@@ -63,7 +63,7 @@ loglevel = settings.log_level.lower()
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "otpservice.logs.JsonFormatter"}},
+    "formatters": {"json": {"()": "otpservice.observability.logs.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
     "root": {"level": settings.log_level.upper(), "handlers": ["console"]},
     "loggers": {

@@ -28,7 +28,7 @@ app)
     python3 -m pip --python "$venv/bin/python" install --quiet --disable-pip-version-check --no-deps "$src"
     # Fail the build here, not at start-up: the console script runs and the package data is in place.
     "$venv/bin/otpservice" --help > /dev/null
-    "$venv/bin/python" -c "import importlib.resources as r; assert r.files('otpservice').joinpath('lua', 'verify.lua').is_file()"
+    "$venv/bin/python" -c "import importlib.resources as r; assert r.files('otpservice.storage').joinpath('lua', 'verify.lua').is_file()"
     ;;
 *)
     echo "install.sh: unknown step $step (deps or app)" >&2

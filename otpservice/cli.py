@@ -7,7 +7,8 @@ import sys
 import threading
 from pathlib import Path
 
-from otpservice import config, logs
+from otpservice import config
+from otpservice.observability import logs
 
 SANDBOX_CLIENT_KEY = "sandbox-client-key"
 SANDBOX_ADMIN_TOKEN = "sandbox-admin-token"
@@ -20,7 +21,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from otpservice import create_app, start_background
     from otpservice.sandbox import SimulatorServer
-    from otpservice.signatures import public_key_b64, signing_key_from_seed_b64
+    from otpservice.sending.telnyx.signatures import public_key_b64, signing_key_from_seed_b64
 
     # Layers, last wins: built-in sandbox defaults, config/sandbox.env, then the environment.
     env = {**config.read_env_file(args.env_file), **config.otp_environ()}
@@ -69,7 +70,7 @@ Press Ctrl+C to stop.
 def cmd_sim(args: argparse.Namespace) -> int:
     """The Telnyx simulator alone."""
     from otpservice.sandbox import SimulatorServer
-    from otpservice.signatures import public_key_b64, signing_key_from_seed_b64
+    from otpservice.sending.telnyx.signatures import public_key_b64, signing_key_from_seed_b64
 
     env = config.otp_environ()
     logs.configure(env.get("OTP_LOG_LEVEL", "INFO"))
@@ -117,24 +118,17 @@ def cmd_optouts(args: argparse.Namespace) -> int:
     """`optouts sync` pulls Telnyx's list; `optouts show NUMBER` prints the admin lookup (JSON)."""
     import json
 
-    from otpservice import errors, phones
-    from otpservice.optout_sync import OptOutSync
-    from otpservice.optouts import OptOutRegistry
-    from otpservice.redisconn import connect
-    from otpservice.telnyx import TelnyxClient
+    from otpservice import errors, wiring
 
     settings = config.Settings.from_env()
     logs.configure(settings.log_level)
-    registry = OptOutRegistry(connect(settings.redis_url, timeout=settings.redis_timeout))
-    telnyx = TelnyxClient(api_key=settings.telnyx_api_key, base_url=settings.telnyx_base_url,
-                          timeout=(3.05, settings.telnyx_timeout))
-    sync = OptOutSync(registry=registry, telnyx=telnyx, messaging_profile_id=settings.telnyx_messaging_profile_id)
+    optouts = wiring.build(settings).optouts
     try:
         if args.action == "sync":
-            result = sync.sync()
+            result = optouts.sync()
         else:
-            e164 = phones.normalize(args.number, settings.default_region).e164
-            result = sync.refresh(e164) if args.refresh else registry.lookup(e164)
+            e164 = optouts.number(args.number).e164
+            result = optouts.refresh(e164) if args.refresh else optouts.lookup(e164)
     except errors.ServiceError as exc:
         print(f"otpservice: {exc.code}: {exc.message}", file=sys.stderr)
         return 1

@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from otpservice.vocabulary import ENDPOINTS
+
 ENVIRONMENTS = ("sandbox", "production")
-SEND_ENDPOINTS = ("messages", "number_pool")
 MIN_DIGITS, MAX_DIGITS = 6, 10
 MAX_CODE_TTL = 600  # NIST SP 800-63B: an out-of-band code lives at most 10 minutes
 MAX_ATTEMPTS_CEILING = 5  # security bar: at most 5 wrong attempts per code
@@ -232,8 +233,8 @@ class Settings:
                               "OTP_TELNYX_TIMEOUT")
         for name, value in (("OTP_SEND_ENDPOINT", self.send_endpoint),
                             ("OTP_FAILOVER_ENDPOINT", self.failover_endpoint or "messages")):
-            if value not in SEND_ENDPOINTS:
-                raise ConfigError(f"{name} must be one of {SEND_ENDPOINTS}, not {value!r}")
+            if value not in ENDPOINTS:
+                raise ConfigError(f"{name} must be one of {ENDPOINTS}, not {value!r}")
         if self.totp_key:
             totp_key_bytes(self.totp_key)
         if not 60 <= self.totp_enroll_ttl <= 3600 or not 60 <= self.totp_lockout <= 86400:

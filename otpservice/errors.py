@@ -62,6 +62,9 @@ ProviderError = _error("ProviderError", 502, "provider_error",
 InvalidSignature = _error("InvalidSignature", 401, "invalid_signature", "The webhook signature is not valid.")
 InvalidPayload = _error("InvalidPayload", 400, "invalid_payload", "The webhook body is not a Telnyx event.")
 InternalError = _error("InternalError", 500, "internal_error", "An unexpected error occurred.")
+TotpNotFound = _error("TotpNotFound", 404, "totp_not_found", "This user has no authenticator factor.")
+TotpExists = _error("TotpExists", 409, "totp_exists",
+                    "This user already has a confirmed authenticator factor: delete it before enrolling again.")
 
 
 class RateLimited(ServiceError):
@@ -105,3 +108,14 @@ class ProviderUnavailable(Unavailable):
 
 HTTP_ERRORS = {400: InvalidRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed,
                413: PayloadTooLarge, 415: UnsupportedMediaType}
+
+
+def _codes(cls: type[ServiceError]) -> list[str]:
+    found = [cls.code]
+    for sub in cls.__subclasses__():
+        found += _codes(sub)
+    return found
+
+
+# Every machine code an answer can carry (the OpenAPI enum), from the classes above: one list, never retyped.
+ERROR_CODES = tuple(dict.fromkeys(_codes(ServiceError)))

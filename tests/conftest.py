@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.redis_server import RedisServer
+from tests.support.app import ADMIN_TOKEN, CLIENT_KEY, CODE_SECRET, PROFILE_ID, SIM_API_KEY, Clock, LiveServer
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -27,67 +28,15 @@ def redis_url(redis_server):
 @pytest.fixture(scope="session")
 def redis_cluster():
     """A real 3-master Redis Cluster on free ports for the whole session (started only by tests that ask)."""
-    from tests.redis_cluster import RedisCluster
+    from tests.support.redis_cluster import RedisCluster
     cluster = RedisCluster().start()
     yield cluster
     cluster.cleanup()
 
 
-def store_client(url: str):
-    """A client for any URL the service accepts (a cluster's too): scan_iter then sees every node's keys."""
-    from otpservice.redisconn import connect
-    return connect(url, timeout=5.0)
-
-
-# -- the service and the simulator ------------------------------------------------------------------------
-import threading  # noqa: E402
-import time  # noqa: E402
-
-import requests  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
-
-CLIENT_KEY = "test-client-key"
-ADMIN_TOKEN = "test-admin-token"
-SIM_API_KEY = "KEYtest"
-CODE_SECRET = "test-code-secret-0123456789abcdef0123456789"
-
-
-class Clock:
-    """A settable clock handed to the app as `clock=`: tests move time instead of sleeping."""
-
-    def __init__(self, start: float | None = None) -> None:
-        self.now = start if start is not None else time.time()
-        self.frozen = start is not None
-
-    def __call__(self) -> float:
-        return self.now if self.frozen else time.time()
-
-    def freeze(self) -> "Clock":
-        self.now, self.frozen = time.time(), True
-        return self
-
-    def advance(self, seconds: float) -> None:
-        self.freeze() if not self.frozen else None
-        self.now += seconds
-
-
-class LiveServer:
-    """A WSGI app served on a free loopback port in a thread (werkzeug, threaded)."""
-
-    def __init__(self, app) -> None:
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="session")
 def sim_signing_key():
-    from otpservice.signatures import signing_key_from_seed_b64
+    from otpservice.sending.telnyx.signatures import signing_key_from_seed_b64
     return signing_key_from_seed_b64(None)
 
 
@@ -110,18 +59,6 @@ def sim(sim_server):
     sim_server.state.reset()
 
 
-def outbox(sim, to: str | None = None) -> list[dict]:
-    """Messages the simulator accepted, newest first."""
-    params = {"to": to} if to else {}
-    return requests.get(f"{sim.url}/sim/messages", params=params, timeout=5).json()["data"]
-
-
-def code_from(message: dict) -> str:
-    """The code in a message text (the first run of 6-10 digits)."""
-    import re
-    return re.search(r"\b(\d{6,10})\b", message["text"]).group(1)
-
-
 @pytest.fixture
 def clock():
     return Clock()
@@ -135,24 +72,20 @@ def settings_overrides():
 
 @pytest.fixture
 def make_app(redis_url, sim, clock, settings_overrides, sim_signing_key):
-    """Build the real app against the suite's Redis and the real simulator."""
+    """Build the real app against the suite's Redis and the real simulator (its Telnyx client made by wiring)."""
     from otpservice import create_app
     from otpservice.config import Settings
-    from otpservice.signatures import public_key_b64
-    from otpservice.telnyx import TelnyxClient
+    from otpservice.sending.telnyx.signatures import public_key_b64
 
     def build(**overrides):
         values = dict(redis_url=redis_url, api_keys=(CLIENT_KEY,), admin_token=ADMIN_TOKEN,
                       code_secret=CODE_SECRET, telnyx_api_key=SIM_API_KEY, telnyx_base_url=sim.base_url,
                       telnyx_public_key=public_key_b64(sim_signing_key), telnyx_from="+13125550100",
-                      telnyx_messaging_profile_id="4001767e-ce0f-4cae-9d5f-0d5e636e7809",
-                      webhook_url="", telnyx_timeout=1.0)
+                      telnyx_messaging_profile_id=PROFILE_ID, webhook_url="", telnyx_timeout=1.0)
         values["optout_sync_interval"] = 0  # no background sync thread in tests (a test may override)
         values.update(settings_overrides)
         values.update(overrides)
-        settings = Settings(**values)
-        telnyx = TelnyxClient(api_key=SIM_API_KEY, base_url=sim.base_url, timeout=(1.0, settings.telnyx_timeout))
-        return create_app(settings, telnyx=telnyx, clock=clock)
+        return create_app(Settings(**values), clock=clock)
 
     return build
 

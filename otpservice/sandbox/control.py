@@ -16,7 +16,7 @@ from otpservice.sandbox.simulator import (
     telnyx_error,
 )
 from otpservice.sandbox.state import FAULT_MODES, Fault
-from otpservice.signatures import public_key_b64
+from otpservice.sending.telnyx.signatures import public_key_b64
 
 bp = Blueprint("telnyx_sim_control", __name__, url_prefix="/sim")
 

@@ -1,4 +1,4 @@
-"""Serving the simulator: `run_simulator` for the CLI, `SimulatorServer` for tests (a free port, a thread)."""
+"""Serving the simulator: `SimulatorServer` runs it in a thread (a free port for tests, a given one for the CLI)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import nacl.signing
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from otpservice.sandbox.simulator import create_sim_app
-from otpservice.signatures import public_key_b64
-from otpservice.telnyx import mask_number
+from otpservice.sending.telnyx.signatures import public_key_b64
+from otpservice.observability.logs import mask_number
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -36,25 +36,6 @@ class QuietRequestHandler(WSGIRequestHandler):
 def _serve(host: str, port: int, app: Any) -> BaseWSGIServer:
     """A threaded werkzeug server (port 0 picks a free one)."""
     return make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
-
-
-def run_simulator(
-    host: str, port: int, *, api_key: str, signing_key: nacl.signing.SigningKey, **app_options: Any
-) -> None:
-    """Serve the simulator until interrupted; `app_options` go to create_sim_app."""
-    server = _serve(host, port, create_sim_app(api_key=api_key, signing_key=signing_key, **app_options))
-    log.info(
-        "telnyx simulator on http://%s:%s/v2 public_key=%s",
-        host,
-        server.server_port,
-        public_key_b64(signing_key),
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
 
 
 class SimulatorServer:

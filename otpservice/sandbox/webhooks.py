@@ -14,7 +14,7 @@ import requests
 
 from otpservice.sandbox import payloads
 from otpservice.sandbox.state import SimState
-from otpservice.signatures import sign_webhook
+from otpservice.sending.telnyx.signatures import sign_webhook
 
 log = logging.getLogger(__name__)
 

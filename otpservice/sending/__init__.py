@@ -1,0 +1,1 @@
+"""Everything that speaks to a provider, behind one Sender protocol (sending/base.py)."""

@@ -1,0 +1,70 @@
+"""The closed sets of words that several layers share, each defined once.
+
+The domain emits these words, storage writes them to Redis and passes them to the Lua scripts, metrics use
+them as label values and the OpenAPI document as enums. Nothing else spells them: a word missing here is a
+word nobody can count, document or store consistently. tests/unit/test_vocabulary.py holds the Lua scripts
+and the emitters to these sets.
+"""
+from __future__ import annotations
+
+# -- deliveries ------------------------------------------------------------------------------------------
+# A send's delivery status moves forward only: queued < sending < sent < any terminal status, and a terminal
+# status is final (providers retry, duplicate and reorder their receipts).
+PROGRESS_STATUSES = ("queued", "sending", "sent")
+TERMINAL_STATUSES = ("delivered", "sending_failed", "delivery_failed", "delivery_unconfirmed", "expired")
+UNKNOWN_STATUS = "unknown"  # the provider never answered the send: the text may or may not arrive
+DELIVERED = "delivered"
+DELIVERY_STATUSES = (*PROGRESS_STATUSES, *TERMINAL_STATUSES, UNKNOWN_STATUS)
+# Where a receipt may move a status from: the rank of every status a receipt can carry.
+DELIVERY_RANK = {**{status: rank for rank, status in enumerate(PROGRESS_STATUSES)},
+                 **dict.fromkeys(TERMINAL_STATUSES, len(PROGRESS_STATUSES))}
+# A latest send that ended in one of these lets the next request skip the resend cooldown.
+FAILED_DELIVERY_STATUSES = ("sending_failed", "delivery_failed", "expired")
+
+# -- verifications ---------------------------------------------------------------------------------------
+VERIFICATION_STATUSES = ("pending", "approved", "expired", "max_attempts_reached", "canceled", "failed")
+CHANNELS = ("sms", "totp")
+SMS = "sms"
+TOTP = "totp"
+# An authenticator factor waits for its first code, then is a credential.
+FACTOR_STATUSES = ("unconfirmed", "confirmed")
+# Telnyx's send endpoints: POST /v2/messages (a sender of ours) and /v2/messages/number_pool (a profile's pool).
+ENDPOINTS = ("messages", "number_pool")
+# What one code check decided (the verify script's answer, the metric's label).
+VERIFY_RESULTS = ("approved", "wrong", "not_found", "max_attempts", "number_locked")
+
+# -- refusals before a send ------------------------------------------------------------------------------
+# The reason a code request was refused before anything was sent: the error code the caller gets.
+REFUSAL_REASONS = ("rate_limited", "opted_out", "country_not_allowed", "unsupported_number_type")
+# Which budget a `rate_limited` refusal hit (the error body's `limit`, the metric's `policy`).
+LIMIT_POLICIES = ("resend_cooldown", "phone_number", "phone_number_daily", "client_ip", "number_prefix", "country",
+                  "global")
+
+# -- sends -----------------------------------------------------------------------------------------------
+# How a hand-over to the provider ended, as metrics count it.
+SEND_OUTCOMES = ("accepted", "unavailable", "opted_out", "invalid_number", "provider_error")
+# What a send's result means for its verification (storage's send_result script):
+#   sent: the provider took it; failed: surely not sent, the cooldown is given back;
+#   uncertain: no answer, the text may arrive (code and cooldown kept); dead: nothing can ever reach the number.
+SEND_RECORD_OUTCOMES = ("sent", "failed", "uncertain", "dead")
+
+# -- webhooks --------------------------------------------------------------------------------------------
+WEBHOOK_KINDS = ("delivery", "inbound", "unhandled")  # unhandled: an event type the service does not act on
+WEBHOOK_RESULTS = ("updated", "unchanged", "duplicate", "unknown_message", "ignored", "opted_out", "opted_in")
+# Why a webhook's signature was refused: for logs and metrics only (the caller always gets invalid_signature).
+SIGNATURE_FAILURES = ("no_key", "bad_key", "missing_header", "duplicate_header", "bad_timestamp", "stale", "future",
+                      "bad_base64", "bad_length", "mismatch")
+KEYWORDS = ("STOP", "START")
+
+# -- opt-outs --------------------------------------------------------------------------------------------
+OPT_OUT_SOURCES = ("inbound_stop", "telnyx", "send_rejected", "admin")
+
+# -- the provider's API ----------------------------------------------------------------------------------
+PROVIDER_OPERATIONS = ("send_message", "send_number_pool", "list_opt_outs")
+PROVIDER_CALL_OUTCOMES = ("2xx", "4xx", "5xx", "timeout", "connection_error", "error")
+
+# -- the store -------------------------------------------------------------------------------------------
+# The redis-py error classes a failed call is counted under (anything else: `other`).
+STORE_ERRORS = ("ConnectionError", "TimeoutError", "BusyLoadingError", "ReadOnlyError", "ClusterDownError",
+                "TryAgainError", "ResponseError", "MovedError", "AskError", "MasterNotFoundError",
+                "RedisClusterException", "NoScriptError")

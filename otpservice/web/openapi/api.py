@@ -1,0 +1,148 @@
+from otpservice import vocabulary
+from otpservice.web.openapi.common import enum, error_responses, json_content, ref
+
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.",
+                               "schema": {"type": "integer", "minimum": 1}}}
+
+OPENAPI_SCHEMAS = {
+    "CodeRequest": {
+        "type": "object", "required": ["phone_number"],
+        "properties": {
+            "phone_number": ref("PhoneNumber"), "purpose": ref("Purpose"),
+            "locale": {"type": "string", "maxLength": 35, "description": "BCP 47; picks the message template, "
+                       "falling back to the number's country language, then English."},
+            "client_ip": {"type": "string", "maxLength": 64,
+                          "description": "The end user's IP address, for per-IP limits."},
+        },
+        "additionalProperties": True, "description": "Unknown fields are ignored.",
+    },
+    "CodeRequested": {
+        "type": "object",
+        "required": ["verification_id", "phone_number", "purpose", "channel", "status", "expires_at",
+                     "expires_in", "resend_after", "send_count", "delivery"],
+        "properties": {
+            "verification_id": {"type": "string", "format": "uuid"},
+            "phone_number": {"type": "string"}, "purpose": {"type": "string"},
+            "channel": {"const": "sms"}, "status": {"const": "pending"},
+            "expires_at": ref("Timestamp"), "expires_in": {"type": "integer", "minimum": 0},
+            "resend_after": {"type": "integer", "minimum": 0,
+                             "description": "Seconds before another code may be sent for this number and purpose."},
+            "send_count": {"type": "integer", "minimum": 1,
+                           "description": "Codes sent for this verification (a resend keeps the id)."},
+            "delivery": {"type": "object", "required": ["status", "message_id"], "properties": {
+                "status": enum(vocabulary.DELIVERY_STATUSES),
+                "message_id": {"type": ["string", "null"]}}},
+        },
+    },
+    "VerifyRequest": {
+        "type": "object", "required": ["code"],
+        "description": "Either `phone_number` (+ optional `purpose`), or `verification_id`, or for TOTP "
+                       "`user_id` with `channel: totp`.",
+        "properties": {
+            "phone_number": ref("PhoneNumber"), "purpose": ref("Purpose"),
+            "verification_id": {"type": "string"}, "user_id": {"type": "string"},
+            "channel": {**enum(vocabulary.CHANNELS), "default": vocabulary.SMS},
+            "code": {"type": "string", "description": "Exactly OTP_CODE_DIGITS ASCII digits (6 for TOTP)."},
+        },
+    },
+    "VerifyResult": {
+        "type": "object", "required": ["valid", "status"],
+        "properties": {
+            "valid": {"type": "boolean"},
+            "status": {"type": "string", "enum": ["approved", "pending", "max_attempts_reached"]},
+            "verification_id": {"type": "string"}, "phone_number": {"type": "string"},
+            "purpose": {"type": "string"}, "user_id": {"type": "string"}, "channel": {"type": "string"},
+            "attempts_remaining": {"type": "integer", "minimum": 0},
+        },
+    },
+    "Send": {
+        "type": "object",
+        "required": ["message_id", "endpoint", "sent_at", "delivery_status", "delivery_updated_at", "errors"],
+        "properties": {
+            "message_id": {"type": ["string", "null"], "description": "Telnyx's id; null when never accepted."},
+            "endpoint": enum(vocabulary.ENDPOINTS),
+            "sent_at": ref("Timestamp"),
+            "delivery_status": {**enum(vocabulary.DELIVERY_STATUSES),
+                                "description": "Telnyx's status; `unknown` when Telnyx never answered."},
+            "delivery_updated_at": ref("Timestamp"),
+            "errors": {"type": "array", "items": {"type": "object", "properties": {
+                "code": {"type": "string"}, "title": {"type": "string"}}}},
+        },
+    },
+    "Verification": {
+        "type": "object",
+        "required": ["verification_id", "phone_number", "purpose", "channel", "status", "created_at",
+                     "expires_at", "attempts", "attempts_remaining", "sends"],
+        "properties": {
+            "verification_id": {"type": "string"}, "phone_number": {"type": "string"},
+            "purpose": {"type": "string"}, "channel": enum(vocabulary.CHANNELS),
+            "status": enum(vocabulary.VERIFICATION_STATUSES),
+            "created_at": ref("Timestamp"), "expires_at": ref("Timestamp"),
+            "attempts": {"type": "integer", "minimum": 0}, "attempts_remaining": {"type": "integer", "minimum": 0},
+            "send_count": {"type": "integer", "minimum": 0},
+            "sends": {"type": "array", "items": ref("Send")},
+        },
+    },
+}
+
+VERIFICATION_ID = [{"name": "verification_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+OPENAPI_PATHS = {
+    "/request-code": {"post": {
+        "summary": "Text a one-time code to a number",
+        "operationId": "requestCode",
+        "description": "Checks run before anything is sent, in this order: input, country, number type, "
+                       "opt-out, rate limits. One live code per number and purpose: a request after the "
+                       "cooldown sends a new code, keeps the verification id and does not reset attempts. "
+                       "With `Idempotency-Key`, the same key and body within 24 h return the first answer "
+                       "(header `Idempotent-Replayed: true`) and send nothing; 5xx answers are not kept, so "
+                       "a retry runs for real.",
+        "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 128}}],
+        "requestBody": {"required": True, "content": json_content(ref("CodeRequest"))},
+        "responses": {
+            "202": {"description": "The code was handed to Telnyx.", "content": json_content(ref("CodeRequested"))},
+            "403": {"$ref": "#/components/responses/Forbidden"},
+            "409": {"description": "`opted_out` (or `idempotency_in_progress`): nothing was sent.",
+                    "content": json_content(ref("Error"))},
+            "429": {"description": "`rate_limited`: body `retry_after` and `limit`.", "headers": RETRY_AFTER,
+                    "content": json_content(ref("Error"))},
+            "502": {"description": "`provider_error`: Telnyx refused for a reason of ours (auth, sender, "
+                                   "profile).", "content": json_content(ref("Error"))},
+            "503": {"description": "`provider_unavailable` or `store_unavailable`.", "headers": RETRY_AFTER,
+                    "content": json_content(ref("Error"))},
+            **error_responses(400, 401, 413, 422, 500),
+        },
+    }},
+    "/verify": {"post": {
+        "summary": "Check a code; a right code is spent at once",
+        "operationId": "verify",
+        "description": "A wrong code answers 200 with `valid: false`. A malformed code (not exactly the "
+                       "configured number of ASCII digits) is 400 and uses no attempt.",
+        "requestBody": {"required": True, "content": json_content(ref("VerifyRequest"))},
+        "responses": {
+            "200": {"description": "The verdict.", "content": json_content(ref("VerifyResult"))},
+            "404": {"description": "`verification_not_found`: none pending (never issued, expired, approved, "
+                                   "canceled).", "content": json_content(ref("Error"))},
+            "429": {"description": "`max_attempts_reached`: the code used its attempts, or the number its "
+                                   "daily failures.", "content": json_content(ref("Error"))},
+            **error_responses(400, 401, 413, 422, 500, 503),
+        },
+    }},
+    "/verifications/{verification_id}": {
+        "get": {"summary": "A verification and the delivery of each of its texts", "operationId": "getVerification",
+                "parameters": VERIFICATION_ID,
+                "responses": {"200": {"description": "The record (kept OTP_RECORD_RETENTION after creation).",
+                                      "content": json_content(ref("Verification"))},
+                              "404": {"description": "`verification_not_found`.",
+                                      "content": json_content(ref("Error"))},
+                              **error_responses(401, 500, 503)}},
+        "delete": {"summary": "Cancel a pending verification", "operationId": "cancelVerification",
+                   "parameters": VERIFICATION_ID,
+                   "responses": {"200": {"description": "Canceled; its code no longer verifies.",
+                                         "content": json_content(ref("Verification"))},
+                                 "404": {"description": "`verification_not_found`: none pending with this id.",
+                                         "content": json_content(ref("Error"))},
+                                 **error_responses(401, 500, 503)}},
+    },
+}

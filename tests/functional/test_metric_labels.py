@@ -1,0 +1,186 @@
+"""Every word the service emits reaches /metrics under its own label: the real emitters (forged webhooks of
+each kind, refused requests of each kind, a test number, each send failure, each verdict, each receipt) drive
+the counters, and no label moves under `other`."""
+from __future__ import annotations
+
+import base64
+import time
+
+import nacl.signing
+import phonenumbers
+import pytest
+import requests
+from phonenumbers import PhoneNumberType
+from prometheus_client.parser import text_string_to_metric_families
+
+from otpservice import vocabulary
+from otpservice.errors import InvalidSignature
+from tests.support.app import CLIENT_KEY, code_from, outbox, services
+from tests.support.webhooks import delivery_event, encode, envelope, inbound_event, post_signed
+
+# Labels whose values are vocabulary words (route and status are patterns and numbers, not words).
+WORD_LABELS = {"outcome", "reason", "policy", "endpoint", "result", "channel", "status", "kind", "keyword",
+               "operation", "error", "change"}
+
+
+def samples(text: str) -> dict[tuple[str, tuple], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def authorised(app):
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {CLIENT_KEY}"
+    return client
+
+
+def ask(client, number: str, **body):
+    return client.post("/request-code", json={"phone_number": number, **body})
+
+
+@pytest.fixture
+def moved(app):
+    """What moved on /metrics between the fixture and the call: {(name, labels): delta}."""
+    before = samples(app.test_client().get("/metrics").get_data(as_text=True))
+
+    def read() -> dict[tuple[str, tuple], float]:
+        after = samples(app.test_client().get("/metrics").get_data(as_text=True))
+        return {key: value - before.get(key, 0.0) for key, value in after.items()
+                if value - before.get(key, 0.0) > 0 and not key[0].endswith(("_created", "_bucket", "_sum"))}
+    return read
+
+
+def forged_webhooks(app, make_app, clock, sim_signing_key) -> None:
+    """One webhook refused for each signature failure the service can meet."""
+    now = clock()
+    body = encode(envelope("message.finalized", {"id": "m-1"}))
+    client = app.test_client()
+    good = post_signed  # signs with the simulator's key, which the app trusts
+
+    def post(headers: dict, raw: bytes = body):
+        return client.post("/webhooks/telnyx", data=raw, headers={"Content-Type": "application/json", **headers})
+
+    signature = base64.b64encode(sim_signing_key.sign(f"{int(now)}|".encode() + body).signature).decode()
+    cases = {
+        "missing_header": post({"telnyx-timestamp": str(int(now))}),
+        "bad_timestamp": post({"telnyx-timestamp": "soon", "telnyx-signature-ed25519": signature}),
+        "stale": good(client, body, sim_signing_key, timestamp=now - 400),
+        "future": good(client, body, sim_signing_key, timestamp=now + 400),
+        "bad_base64": post({"telnyx-timestamp": str(int(now)), "telnyx-signature-ed25519": "!!not base64!!"}),
+        "bad_length": post({"telnyx-timestamp": str(int(now)),
+                            "telnyx-signature-ed25519": base64.b64encode(b"short").decode()}),
+        "mismatch": good(client, body, nacl.signing.SigningKey.generate(), timestamp=now),
+        "no_key": good(make_app(telnyx_public_key="").test_client(), body, sim_signing_key, timestamp=now),
+        "bad_key": good(make_app(telnyx_public_key="bm90IGEga2V5").test_client(), body, sim_signing_key,
+                        timestamp=now),
+    }
+    for reason, response in cases.items():
+        assert response.status_code == 401, reason
+    # Two spellings of one header cannot come over HTTP (the server joins them): the decoder's own input can.
+    with pytest.raises(InvalidSignature):
+        services(app).delivery.receive({"telnyx-timestamp": str(int(now)), "Telnyx-Timestamp": "1",
+                                        "telnyx-signature-ed25519": signature}, body)
+
+
+def refusals(make_app, sim) -> None:
+    """One request refused for each reason, and a rate limit of each policy."""
+    premium = phonenumbers.format_number(phonenumbers.example_number_for_type("US", PhoneNumberType.PREMIUM_RATE),
+                                         phonenumbers.PhoneNumberFormat.E164)
+    client = authorised(make_app(allowed_countries=("CA",)))
+    assert ask(client, "+13125550101").status_code == 403
+    client = authorised(make_app())
+    assert ask(client, premium).status_code == 422
+    app = make_app()
+    services(app).optouts.store.add("+13125550102", "admin", now_ms=0)
+    assert ask(authorised(app), "+13125550102").status_code == 409
+    policies = {
+        "resend_cooldown": ({}, ["+13125550103", "+13125550103"], {}),
+        "phone_number": ({"resend_cooldown": 0, "limit_number": "1/10minutes"}, ["+13125550104"] * 2, {}),
+        "phone_number_daily": ({"resend_cooldown": 0, "limit_number_daily": "1/day"}, ["+13125550105"] * 2, {}),
+        "client_ip": ({"limit_ip": "1/hour"}, ["+13125550106", "+13125550107"], {"client_ip": "203.0.113.9"}),
+        "number_prefix": ({"limit_prefix": "1/hour"}, ["+14155550108", "+14155550109"], {}),
+        "country": ({"limit_country": "1/hour"}, ["+16175550110", "+12065550111"], {}),
+        "global": ({"limit_global": "1/minute"}, ["+17185550112", "+13055550113"], {}),
+    }
+    for policy, (settings, numbers, extra) in policies.items():
+        client = authorised(make_app(**settings))
+        answers = [ask(client, number, **extra) for number in numbers]
+        assert answers[-1].status_code == 429 and answers[-1].get_json()["error"]["limit"] == policy, policy
+
+
+def send_failures(client, sim) -> None:
+    """One send failure of each kind the provider can answer."""
+    for index, mode in enumerate(("http_500", "opt_out", "invalid_to", "auth_failed")):
+        requests.post(f"{sim.url}/sim/faults", json={"mode": mode, "count": 1}, timeout=5).raise_for_status()
+        assert ask(client, f"+1312555012{index}").status_code in (409, 422, 502, 503), mode
+
+
+def verdicts_and_receipts(app, make_app, client, sim, clock, sim_signing_key) -> None:
+    """Each verdict of /verify, each result of a receipt and an inbound keyword, and a test number."""
+    number = "+13125550130"
+    sent = ask(client, number).get_json()
+    code = code_from(outbox(sim, number)[0])
+    wrong = "000000" if code != "000000" else "111111"
+    assert client.post("/verify", json={"phone_number": number, "code": wrong}).get_json()["valid"] is False
+    assert client.post("/verify", json={"phone_number": number, "code": code}).get_json()["valid"] is True
+    assert client.post("/verify", json={"phone_number": number, "code": code}).status_code == 404
+    other = "+13125550131"
+    ask(client, other)
+    for _ in range(5):
+        client.post("/verify", json={"phone_number": other, "code": wrong})
+    assert client.post("/verify", json={"phone_number": other, "code": wrong}).status_code == 429  # max_attempts
+    locked_app = authorised(make_app(number_failures_per_day=1))
+    ask(locked_app, "+13125550132")
+    locked_app.post("/verify", json={"phone_number": "+13125550132", "code": wrong})
+    ask(locked_app, "+13125550132", purpose="signup")
+    assert locked_app.post("/verify", json={"phone_number": "+13125550132", "purpose": "signup",
+                                            "code": wrong}).status_code == 429  # number_locked
+    tested = authorised(make_app(test_numbers={"+15005550006": "424242"}))
+    assert ask(tested, "+15005550006").status_code == 202
+
+    hooks, now = app.test_client(), clock()
+    message_id = sent["delivery"]["message_id"]
+    results = [
+        post_signed(hooks, delivery_event(message_id, "delivered", to=number, event_id="e-1"), sim_signing_key,
+                    timestamp=now),
+        post_signed(hooks, delivery_event(message_id, "sent", to=number, event_id="e-2"), sim_signing_key,
+                    timestamp=now),
+        post_signed(hooks, delivery_event(message_id, "sent", to=number, event_id="e-2"), sim_signing_key,
+                    timestamp=now),
+        post_signed(hooks, delivery_event("not-ours", "delivered", to=number, event_id="e-3"), sim_signing_key,
+                    timestamp=now),
+        post_signed(hooks, delivery_event(message_id, "teleported", to=number, event_id="e-4"), sim_signing_key,
+                    timestamp=now),
+        post_signed(hooks, inbound_event("+13125550133", "STOP"), sim_signing_key, timestamp=now),
+        post_signed(hooks, inbound_event("+13125550133", "START"), sim_signing_key, timestamp=now),
+        post_signed(hooks, envelope("number_order.complete", {}), sim_signing_key, timestamp=now),
+    ]
+    assert [r.get_json()["result"] for r in results] == [
+        "updated", "unchanged", "duplicate", "unknown_message", "ignored", "opted_out", "opted_in", "ignored"]
+
+
+def test_every_emitted_word_has_its_own_label(app, make_app, sim, clock, sim_signing_key, moved):
+    clock.freeze()
+    client = authorised(app)
+    forged_webhooks(app, make_app, clock, sim_signing_key)
+    refusals(make_app, sim)
+    send_failures(client, sim)
+    verdicts_and_receipts(app, make_app, client, sim, clock, sim_signing_key)
+    time.sleep(0.05)  # nothing asynchronous is counted, but the simulator's own receipts may still be posting
+    delta = moved()
+
+    def labels(name: str, label: str) -> set[str]:
+        return {dict(key[1])[label] for key in delta if key[0] == name and label in dict(key[1])}
+
+    others = [key for key in delta if any(k in WORD_LABELS and v == "other" for k, v in key[1])]
+    assert others == []
+    assert labels("otp_webhook_signature_failures_total", "reason") == set(vocabulary.SIGNATURE_FAILURES)
+    assert labels("otp_code_refusals_total", "reason") == set(vocabulary.REFUSAL_REASONS)
+    assert labels("otp_rate_limited_total", "policy") == set(vocabulary.LIMIT_POLICIES)
+    assert labels("otp_sends_total", "outcome") == set(vocabulary.SEND_OUTCOMES)
+    assert labels("otp_verifications_total", "result") == set(vocabulary.VERIFY_RESULTS)
+    assert labels("otp_webhooks_total", "result") == set(vocabulary.WEBHOOK_RESULTS)
+    assert labels("otp_webhooks_total", "kind") == set(vocabulary.WEBHOOK_KINDS)
+    assert labels("otp_inbound_keywords_total", "keyword") == set(vocabulary.KEYWORDS)
+    assert delta[("otp_test_number_uses_total", ())] == 1
+    assert delta[("otp_delivery_status_total", (("status", "delivered"),))] == 1
