@@ -160,7 +160,8 @@ class Stack:
             self.notes.append(note)
         return limits
 
-    def gunicorn(self, app: str, workers: int, redis_url: str, name: str) -> tuple[int, float, subprocess.Popen]:
+    def gunicorn(self, app: str, workers: int, redis_url: str, name: str,
+                 env: dict[str, str] | None = None) -> tuple[int, float, subprocess.Popen]:
         """Start `app` under gunicorn; returns (port, seconds from process start to first 200 on /readyz)."""
         port = free_port()
         # --preload, as config/gunicorn.conf.py sets for production: the master imports and builds the app once
@@ -170,7 +171,7 @@ class Stack:
                 "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(self.threads),
                 "--worker-class", "sync" if self.threads == 1 else "gthread", "--log-level", "warning",
                 "--backlog", "2048", "--timeout", "60", "--preload"]
-        proc = self.spawn(argv, self.app_env(redis_url, port), name)
+        proc = self.spawn(argv, {**self.app_env(redis_url, port), **(env or {})}, name)
         startup = wait_http(f"http://127.0.0.1:{port}/readyz", proc=proc)
         return port, startup, proc
 
@@ -394,8 +395,14 @@ def round_trips(stack: Stack, blocks: Blocks, count: int) -> dict:
     url = f"redis://127.0.0.1:{proxy.port}/0"
     results: dict[str, dict] = {}
     secret = CODE_SECRET.encode()
-    for app, name in (("otpservice.wsgi:app", "service"), ("bench.floor:app", "floor")):
-        port, _, proc = stack.gunicorn(app, 1, url, f"rt-{name}")
+    # The last pass: the service with a replica to wait for (OTP_REDIS_WAIT_REPLICAS=1, as a Sentinel or
+    # Cluster URL gets by default), the WAIT after each reservation and spend in the same burst.
+    replica = RedisServer("--replicaof", "127.0.0.1", str(stack.redis.port)).start()
+    durable = {"OTP_REDIS_WAIT_REPLICAS": "1"}
+    passes = (("otpservice.wsgi:app", "service", {}), ("bench.floor:app", "floor", {}),
+              ("otpservice.wsgi:app", "durable", durable))
+    for app, name, env in passes:
+        port, _, proc = stack.gunicorn(app, 1, url, f"rt-{name}", env)
         base = f"http://127.0.0.1:{port}"
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {CLIENT_KEY}"
@@ -426,6 +433,9 @@ def round_trips(stack: Stack, blocks: Blocks, count: int) -> dict:
             "verify right code", [(json_h, line.encode()) for line in verify_lines(pairs, wrong=False)])
         results.setdefault("verify wrong code", {})[name] = measure(
             "verify wrong code", [(json_h, line.encode()) for line in verify_lines(pairs, wrong=True)[: count + 3]])
+        if name == "durable":
+            stack.stop_proc(proc)
+            continue
         if available:
             sends = [(m["to"], m["id"]) for m in stack.outbox()[: count + 3]] or \
                 [(memory.phone_for(block, 0), "00000000-0000-4000-8000-000000000000")]
@@ -438,6 +448,7 @@ def round_trips(stack: Stack, blocks: Blocks, count: int) -> dict:
             results.setdefault("webhook deliveryUpdate", {})[name] = None
         stack.stop_proc(proc)
     proxy.stop()
+    replica.cleanup()
     return results
 
 
@@ -517,6 +528,12 @@ def print_report(report: dict) -> None:
             cmds = ", ".join(f"{k} ×{v:.2f}" for k, v in s["commands"].items())
             out.append(f"| {route} | {s['round_trips']:.2f} | {f['round_trips']:.2f} | "
                        f"≤{ROUND_TRIP_TARGETS[route]} {verdict} | {cmds} |")
+        for route in ("request-code", "verify right code", "verify wrong code"):
+            d = rt[route].get("durable")
+            if d:
+                cmds = ", ".join(f"{k} ×{v:.2f}" for k, v in d["commands"].items())
+                out.append(f"| {route}, waiting for 1 replica (OTP_REDIS_WAIT_REPLICAS=1) | {d['round_trips']:.2f} "
+                           f"| - | WAIT in the same burst | {cmds} |")
         if rt["webhook deliveryUpdate"]["service"]:
             out.append("webhook deliveryUpdate results (service): "
                        + results_text([rt["webhook deliveryUpdate"]["service"]]))

@@ -99,7 +99,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         argv += ["--bind", f"{settings.host}:{settings.port}"]
     # `otpservice serve -- --workers 8`: argparse keeps the `--` that lets gunicorn's flags through.
     argv += args.gunicorn_args[1:] if args.gunicorn_args[:1] == ["--"] else args.gunicorn_args
-    config.Settings.from_env()  # refuse to start (naming what is missing) before forking any worker
+    from otpservice import wiring
+
+    # Refuse to start (naming what is missing or unsafe) before forking any worker.
+    wiring.refuse_unsafe_redis(config.Settings.from_env())
     os.execvp(sys.executable, [sys.executable, "-m", *argv])
     return 0
 

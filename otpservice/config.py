@@ -23,6 +23,8 @@ NUMBER_SENDS_PER_10_MINUTES, NUMBER_SENDS_PER_DAY = 3, 10  # security bar: sends
 RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$")
 UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 TOTP_KEY_BYTES = 32  # PyNaCl SecretBox.KEY_SIZE
+MIN_SECRET_LENGTH = 32  # security bar: tokens and keys of production
+REPLICATED_SCHEMES = ("redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster")
 
 
 class ConfigError(ValueError):
@@ -90,6 +92,13 @@ class Settings:
         "redis://, rediss://, redis+sentinel://host:port,host:port/master_name/db, redis+cluster://host:port,...; "
         "unset in sandbox: the embedded fakeredis store")
     redis_timeout: float = setting("OTP_REDIS_TIMEOUT", 1.0, "seconds to wait for Redis per call", parse=float)
+    redis_wait_replicas: str = setting(
+        "OTP_REDIS_WAIT_REPLICAS", "auto",
+        "replicas that must hold a reservation, a spend or a cancel before it is answered (Redis WAIT; none "
+        "acknowledging in time is a 503); auto: 1 for redis+sentinel:// and redis+cluster:// URLs, 0 otherwise")
+    redis_wait_timeout: float = setting("OTP_REDIS_WAIT_TIMEOUT", 0.5,
+                                        "seconds a write waits for its replicas (OTP_REDIS_WAIT_REPLICAS)",
+                                        parse=float)
     api_keys: tuple = setting("OTP_API_KEYS", (), "comma-separated client API keys", secret=True, parse=_csv)
     admin_token: str = setting("OTP_ADMIN_TOKEN", "", "bearer token for /admin routes", secret=True)
     code_secret: str = setting("OTP_CODE_SECRET", "", "HMAC key for stored code hashes (not kept in Redis)",
@@ -157,11 +166,15 @@ class Settings:
     limit_number_daily: str = setting("OTP_LIMIT_NUMBER_DAILY", "10/day", "sends per number (at most 10 a day)")
     limit_ip: str = setting("OTP_LIMIT_IP", "10/hour", "sends per client IP (IPv6: per /64), when one is given")
     limit_prefix: str = setting("OTP_LIMIT_PREFIX", "30/hour",
-                                "sends per number prefix (country code + OTP_PREFIX_DIGITS digits)")
-    prefix_digits: int = setting("OTP_PREFIX_DIGITS", 6, "national digits after the country code in a prefix",
-                                 parse=int)
+                                "sends per number prefix (the E.164 number without its last 4 digits)")
     limit_country: str = setting("OTP_LIMIT_COUNTRY", "1000/hour", "sends per country")
     limit_global: str = setting("OTP_LIMIT_GLOBAL", "100/minute", "sends in all (the global ceiling)")
+    limit_verify_failures_ip: str = setting("OTP_LIMIT_VERIFY_FAILURES_IP", "30/hour",
+                                            "wrong codes on /verify per client IP (IPv6: per /64), when one is "
+                                            "given; past it /verify answers 429 without checking")
+    limit_admin_failures: str = setting("OTP_LIMIT_ADMIN_FAILURES", "10/minute",
+                                        "failed admin authentications per client address; past it /admin "
+                                        "answers 429 without checking")
     trusted_proxy_header: str = setting("OTP_TRUSTED_PROXY_HEADER", "",
                                         "header your proxy sets to the end user's IP (e.g. X-Real-IP); empty: "
                                         "only the body's client_ip counts")
@@ -192,6 +205,13 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def wait_replicas(self) -> int:
+        """How many replicas must acknowledge a single-use write (OTP_REDIS_WAIT_REPLICAS resolved)."""
+        if self.redis_wait_replicas.strip().lower() != "auto":
+            return int(self.redis_wait_replicas)
+        return 1 if self.redis_url.split("://", 1)[0].lower() in REPLICATED_SCHEMES else 0
 
     def missing_secrets(self) -> list[str]:
         """Names of the variables production needs and does not have."""
@@ -226,6 +246,13 @@ class Settings:
             raise ConfigError(f"OTP_NUMBER_FAILURES_PER_DAY must be 1-{MAX_NUMBER_FAILURES_CEILING}")
         if self.resend_cooldown < 0 or self.record_retention < self.code_ttl:
             raise ConfigError("OTP_RESEND_COOLDOWN must be >= 0 and OTP_RECORD_RETENTION >= OTP_CODE_TTL")
+        value = self.redis_wait_replicas.strip().lower()
+        if value != "auto" and not (value.isdigit() and int(value) <= 16):
+            raise ConfigError("OTP_REDIS_WAIT_REPLICAS must be auto or a number of replicas 0-16")
+        if value != "auto" and int(value) and not self.redis_url:
+            raise ConfigError("OTP_REDIS_WAIT_REPLICAS needs OTP_REDIS_URL: the embedded store has no replicas")
+        if not 0 < self.redis_wait_timeout <= 10:
+            raise ConfigError("OTP_REDIS_WAIT_TIMEOUT must be above 0 and at most 10 seconds")
         if self.webhook_event_ttl < 600:  # a replay can come within ±300 s of the signed timestamp
             raise ConfigError("OTP_WEBHOOK_EVENT_TTL must be at least 600 seconds")
         if self.workers < 0 or self.threads < 1 or self.worker_timeout <= self.telnyx_timeout:
@@ -244,15 +271,18 @@ class Settings:
             missing = self.missing_secrets()
             if missing:
                 raise ConfigError("production configuration is missing: " + ", ".join(missing))
-            if len(self.code_secret) < 32:
-                raise ConfigError("OTP_CODE_SECRET must be at least 32 characters in production")
+            for name, values in (("OTP_CODE_SECRET", [self.code_secret]), ("OTP_ADMIN_TOKEN", [self.admin_token]),
+                                 ("OTP_API_KEYS", list(self.api_keys))):
+                if any(len(value) < MIN_SECRET_LENGTH for value in values):
+                    raise ConfigError(f"{name} must be at least {MIN_SECRET_LENGTH} characters in production "
+                                      "(each key, for OTP_API_KEYS): a short one can be guessed")
             if self.test_numbers and not self.allow_test_numbers:
                 raise ConfigError("OTP_TEST_NUMBERS is set in production without OTP_ALLOW_TEST_NUMBERS")
 
     def validate_limits(self) -> None:
         """Every limit parses, and the per-number ones stay within the security bar (3 per 10 min, 10 a day)."""
         for name in ("limit_number", "limit_number_daily", "limit_ip", "limit_prefix", "limit_country",
-                     "limit_global"):
+                     "limit_global", "limit_verify_failures_ip", "limit_admin_failures"):
             env = self.__dataclass_fields__[name].metadata["env"]
             try:
                 parse_rate(getattr(self, name))
@@ -264,8 +294,6 @@ class Settings:
             if amount * -(-span // window) > ceiling:
                 env = self.__dataclass_fields__[name].metadata["env"]
                 raise ConfigError(f"{env} allows more than {ceiling} sends to one number in {span} seconds")
-        if not 1 <= self.prefix_digits <= 12:
-            raise ConfigError("OTP_PREFIX_DIGITS must be 1-12")
         if self.optout_sync_interval < 0:
             raise ConfigError("OTP_OPTOUT_SYNC_INTERVAL must be >= 0 seconds")
 

@@ -37,8 +37,10 @@ VERIFY_RESULTS = ("approved", "wrong", "not_found", "max_attempts", "number_lock
 # The reason a code request was refused before anything was sent: the error code the caller gets.
 REFUSAL_REASONS = ("rate_limited", "opted_out", "country_not_allowed", "unsupported_number_type")
 # Which budget a `rate_limited` refusal hit (the error body's `limit`, the metric's `policy`).
-LIMIT_POLICIES = ("resend_cooldown", "phone_number", "phone_number_daily", "client_ip", "number_prefix", "country",
-                  "global")
+# phone_number_failures: the number's wrong codes reached OTP_NUMBER_FAILURES_PER_DAY (no new code until the
+# lock ends); verify_client_ip and admin_client_ip: a client's wrong codes, or failed admin authentications.
+LIMIT_POLICIES = ("resend_cooldown", "phone_number", "phone_number_daily", "phone_number_failures", "client_ip",
+                  "number_prefix", "country", "global", "verify_client_ip", "admin_client_ip")
 
 # -- sends -----------------------------------------------------------------------------------------------
 # How a hand-over to the provider ended, as metrics count it.
@@ -67,4 +69,4 @@ PROVIDER_CALL_OUTCOMES = ("2xx", "4xx", "5xx", "timeout", "connection_error", "e
 # The redis-py error classes a failed call is counted under (anything else: `other`).
 STORE_ERRORS = ("ConnectionError", "TimeoutError", "BusyLoadingError", "ReadOnlyError", "ClusterDownError",
                 "TryAgainError", "ResponseError", "MovedError", "AskError", "MasterNotFoundError",
-                "RedisClusterException", "NoScriptError")
+                "RedisClusterException", "NoScriptError", "NotReplicated")

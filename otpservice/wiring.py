@@ -6,6 +6,7 @@ provider is a sending/ package plus a line below. Tests pass real collaborators 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import secrets
@@ -15,11 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from otpservice.config import ConfigError, Settings
+from otpservice.errors import StoreUnavailable
 from otpservice.core.delivery import DeliveryService
-from otpservice.core.health import Readiness
+from otpservice.core.health import Readiness, redis_problems
 from otpservice.core.idempotency import Idempotency
 from otpservice.core.optouts import OptOutService, SyncScheduler
-from otpservice.core.sendgate import SendGate
+from otpservice.core.sendgate import Rate, SendGate
+from otpservice.core.throttle import FailureBudget
 from otpservice.core.totp import TotpService, sealing_key
 from otpservice.core.verification import VerificationService
 from otpservice.observability.metrics import Metrics, NullMetrics
@@ -53,6 +56,7 @@ class Services:
     optouts: OptOutService
     idempotency: Idempotency
     readiness: Readiness
+    admin_failures: FailureBudget
     totp: TotpService | None = None
     scheduler: SyncScheduler | None = None
 
@@ -87,9 +91,15 @@ def build(settings: Settings, *, redis_client: Any = None, sender: TelnyxClient 
     client = redis_client if redis_client is not None else connect(settings.redis_url, timeout=settings.redis_timeout)
     telnyx = sender or telnyx_client(settings, metrics=metrics)
     stores = dict(metrics=metrics)
-    verification_store = VerificationStore(client, **stores)
+    durable = dict(replicas=settings.wait_replicas, wait_timeout_ms=int(settings.redis_wait_timeout * 1000))
+    verification_store = VerificationStore(client, **stores, **durable)
     optout_store = OptOutStore(client, **stores)
-    gate = SendGate(settings=settings, optouts=optout_store, budgets=BudgetStore(client, **stores), metrics=metrics)
+    budgets = BudgetStore(client, **stores)
+    gate = SendGate(settings=settings, optouts=optout_store, budgets=budgets, metrics=metrics)
+
+    def failures(policy: str, limit: str) -> FailureBudget:
+        return FailureBudget(budgets=budgets, rate=Rate.parse(policy, limit), scope=policy, clock=clock,
+                             metrics=metrics)
     optouts = OptOutService(store=optout_store, provider=telnyx,
                             messaging_profile_id=settings.telnyx_messaging_profile_id,
                             default_region=settings.default_region, clock=clock, metrics=metrics)
@@ -97,18 +107,41 @@ def build(settings: Settings, *, redis_client: Any = None, sender: TelnyxClient 
         settings=settings, clock=clock, metrics=metrics, redis=client, telnyx=telnyx,
         verifications=VerificationService(settings=settings, store=verification_store, gate=gate, sender=telnyx,
                                           test_sender=FixedCodeSender(), router=Router.from_settings(settings),
-                                          optouts=optout_store, clock=clock, metrics=metrics),
+                                          optouts=optout_store, clock=clock, metrics=metrics,
+                                          client_failures=failures("verify_client_ip",
+                                                                   settings.limit_verify_failures_ip)),
         delivery=DeliveryService(decoder=TelnyxWebhooks(settings.telnyx_public_key),
                                  store=DeliveryStore(client, **stores), optouts=optout_store,
                                  event_ttl=settings.webhook_event_ttl, clock=clock, metrics=metrics),
         optouts=optouts,
         idempotency=Idempotency(store=IdempotencyStore(client, **stores), ttl=settings.idempotency_ttl),
         readiness=Readiness(settings=settings, store=verification_store),
+        admin_failures=failures("admin_client_ip", settings.limit_admin_failures),
     )
     if settings.totp_enabled:
-        services.totp = TotpService(settings=settings, store=TotpStore(client, **stores), key=sealing_key(settings),
-                                    clock=clock, metrics=metrics)
+        services.totp = TotpService(settings=settings, store=TotpStore(client, **stores, **durable),
+                                    key=sealing_key(settings), clock=clock, metrics=metrics)
     if settings.optout_sync_interval > 0:
         # Not started here: this may be a gunicorn master that preloads the app and forks (no thread survives).
         services.scheduler = SyncScheduler(optouts, settings.optout_sync_interval)
     return services
+
+
+def refuse_unsafe_redis(settings: Settings) -> None:
+    """Before serving in production: ConfigError when Redis may evict the service's keys (a cap could reset,
+    a live code vanish). A Redis that cannot be reached yet is not judged here: /readyz reports it until it
+    answers, and its checks again."""
+    if not (settings.production and settings.redis_url):
+        return
+    client = connect(settings.redis_url, timeout=settings.redis_timeout)
+    try:
+        problem = redis_problems(settings, VerificationStore(client)).get("redis_eviction")
+    except StoreUnavailable:
+        log.warning("Redis does not answer yet: its maxmemory-policy is checked by /readyz once it does")
+        return
+    finally:
+        with contextlib.suppress(Exception):  # a cluster that never answered has nothing to close
+            client.close()
+    if problem:
+        raise ConfigError(f"Redis {problem} (production refuses any other: evicted keys would reset cooldowns, "
+                          "budgets and lock-outs)")

@@ -69,10 +69,13 @@ def ip_scope(text: object) -> str | None:
     return str(address)
 
 
-def number_prefix(number: phones.PhoneNumber, digits: int) -> str:
-    """Country code plus the first `digits` national digits: one block of sequential numbers."""
-    country = str(number.country_code)
-    return "+" + country + number.e164[1 + len(country):][:digits]
+PREFIX_DROPS = 4  # a block of sequential numbers is the number without its last 4 digits, in every plan
+
+
+def number_prefix(number: phones.PhoneNumber) -> str:
+    """The number without its last 4 digits: a block of 10,000 sequential numbers, whatever the country's number
+    length (a fixed count of national digits split an 8-digit plan's block into 100 prefixes)."""
+    return number.e164[:-PREFIX_DROPS]
 
 
 @dataclass
@@ -146,6 +149,9 @@ class SendGate:
         if reservation.outcome == "cooldown":
             return self.refused(number, RateLimited(
                 reservation.limit, seconds, "A code was sent to this number moments ago: wait before asking again."))
+        if reservation.outcome == "locked":
+            return self.refused(number, RateLimited(
+                reservation.limit, seconds, "Too many wrong codes for this number: no new code until the lock ends."))
         return self.refused(number, RateLimited(reservation.limit, seconds,
                                                 "Too many codes were sent to this number: try later."))
 
@@ -159,7 +165,7 @@ class SendGate:
     def _hits(self, number: phones.PhoneNumber, client_ip: str | None) -> list[tuple[Rate, str]]:
         hits = [(self.global_rate, BudgetStore.key("global", "all")),
                 (self.country_rate, BudgetStore.key("country", number.region or str(number.country_code))),
-                (self.prefix_rate, BudgetStore.key("prefix", number_prefix(number, self.settings.prefix_digits)))]
+                (self.prefix_rate, BudgetStore.key("prefix", number_prefix(number)))]
         scope = ip_scope(client_ip) if client_ip else None
         if scope:
             hits.append((self.ip_rate, BudgetStore.key("ip", scope)))

@@ -19,6 +19,7 @@ from otpservice.config import Settings
 from otpservice.core import codes, messages, phones
 from otpservice.core.sendgate import Admission, SendGate, ip_scope
 from otpservice.core.testnumbers import load_test_numbers
+from otpservice.core.throttle import FailureBudget
 from otpservice.errors import InvalidPhoneNumber, InvalidRequest, MaxAttemptsReached, OptedOut, ProviderError, \
     ProviderUnavailable, ServiceError, StoreUnavailable, VerificationNotFound
 from otpservice.observability.metrics import Metrics, NullMetrics
@@ -51,6 +52,17 @@ class CodeRequest:
     client_ip: str | None
 
 
+def client_ip_of(body: dict[str, Any], forwarded_ip: str | None) -> str | None:
+    """The end user's address: the body's `client_ip` (a server calling on a user's behalf knows it), else the
+    trusted proxy header's (`forwarded_ip`, only when one is configured); InvalidRequest for a bad one."""
+    client_ip = body.get("client_ip")
+    if client_ip is not None and not ip_scope(client_ip):
+        raise InvalidRequest("client_ip must be an IP address string.", field="client_ip")
+    if client_ip is None and ip_scope(forwarded_ip):
+        client_ip = forwarded_ip
+    return client_ip
+
+
 def parse_purpose(value: object) -> str:
     if value is None:
         return DEFAULT_PURPOSE
@@ -63,8 +75,8 @@ class VerificationService:
     """request_code / verify / get / cancel / recent over the verification store and a Sender."""
 
     def __init__(self, *, settings: Settings, store: VerificationStore, gate: SendGate, sender: Sender,
-                 test_sender: Sender, router: Router, optouts: OptOutStore, clock: Callable[[], float] = time.time,
-                 metrics: Metrics | NullMetrics | None = None) -> None:
+                 test_sender: Sender, router: Router, optouts: OptOutStore, client_failures: FailureBudget,
+                 clock: Callable[[], float] = time.time, metrics: Metrics | NullMetrics | None = None) -> None:
         self.settings = settings
         self.store = store
         self.gate = gate
@@ -72,6 +84,7 @@ class VerificationService:
         self.test_sender = test_sender
         self.router = router
         self.optouts = optouts
+        self.client_failures = client_failures  # wrong codes per client address (OTP_LIMIT_VERIFY_FAILURES_IP)
         self.clock = clock
         self.metrics = metrics or NullMetrics()
         self.test_numbers = load_test_numbers(settings)
@@ -88,12 +101,7 @@ class VerificationService:
         locale = body.get("locale")
         if locale is not None and not messages.valid_locale(locale):
             raise InvalidRequest("locale must be a BCP 47 language tag such as en or es-MX.", field="locale")
-        client_ip = body.get("client_ip")
-        if client_ip is not None and not ip_scope(client_ip):
-            raise InvalidRequest("client_ip must be an IP address string.", field="client_ip")
-        if client_ip is None and ip_scope(forwarded_ip):
-            client_ip = forwarded_ip
-        return CodeRequest(number, parse_purpose(body.get("purpose")), locale, client_ip)
+        return CodeRequest(number, parse_purpose(body.get("purpose")), locale, client_ip_of(body, forwarded_ip))
 
     # -- request a code --------------------------------------------------------------------------------
     def request_code(self, req: CodeRequest) -> dict[str, Any]:
@@ -112,7 +120,7 @@ class VerificationService:
                 code_hash=codes.code_hash(self.secret, req.number.e164, req.purpose, code),
                 now_ms=now_ms, ttl_ms=s.code_ttl * 1000, retention_ms=s.record_retention * 1000,
                 cooldown_ms=s.resend_cooldown * 1000, skip_cooldown_after_failure=True,
-                number_limits=admission.number_limits)
+                number_limits=admission.number_limits, failure_cap=s.number_failures_per_day)
         except Exception:
             admission.release()
             raise
@@ -197,12 +205,16 @@ class VerificationService:
         return ProviderError()
 
     # -- verify ----------------------------------------------------------------------------------------
-    def verify(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Check a code by number and purpose, or by verification id; spends it when right."""
+    def verify(self, body: dict[str, Any], forwarded_ip: str | None = None) -> dict[str, Any]:
+        """Check a code by number and purpose, or by verification id; spends it when right. A client with an
+        address (`client_ip`, or the trusted proxy header's) that spent its wrong codes is refused unchecked."""
         s = self.settings
         code = body.get("code")
         if not codes.is_well_formed(code, s.code_digits):
             raise InvalidRequest(f"code must be exactly {s.code_digits} digits 0-9.", field="code")
+        client = ip_scope(client_ip_of(body, forwarded_ip))
+        if client:
+            self.client_failures.check(client)
         now_ms = int(self.clock() * 1000)
         vid = body.get("verification_id")
         if vid is not None:
@@ -221,6 +233,8 @@ class VerificationService:
         self.metrics.verification(result.outcome, vocabulary.SMS)
         log.info("verify", extra={"verification_id": result.verification_id, "phone": phones.mask(phone),
                                   "result": result.outcome})
+        if client and result.outcome == "wrong":
+            self.client_failures.fail(client)
         if result.outcome == "not_found":
             raise VerificationNotFound()
         if result.outcome == "max_attempts":

@@ -49,7 +49,7 @@ class Metrics:
                                      ["outcome"], registry=r)
         self.code_refusals = Counter("otp_code_refusals", "Code requests refused before any send, by reason",
                                      ["reason"], registry=r)
-        self.rate_limits = Counter("otp_rate_limited", "Code requests refused by a rate limit, by policy",
+        self.rate_limits = Counter("otp_rate_limited", "Requests refused by a rate limit, by policy",
                                    ["policy"], registry=r)
         self.sends = Counter("otp_sends", "Texts handed to the provider, by endpoint and outcome",
                              ["endpoint", "outcome"], registry=r)
@@ -76,6 +76,8 @@ class Metrics:
                                           ["operation", "outcome"], buckets=PROVIDER_BUCKETS, registry=r)
         self.store_errors = Counter("otp_redis_errors", "Redis calls that failed (the request failed closed)",
                                     ["error"], registry=r)
+        self.admin_failures = Counter("otp_admin_auth_failures", "Admin requests with a missing or wrong token",
+                                      registry=r)
         self.http_requests = Counter("otp_http_requests", "HTTP requests by route, method and status",
                                      ["route", "method", "status"], registry=r)
 
@@ -90,6 +92,13 @@ class Metrics:
         self.code_refusals.labels(bounded(reason, v.REFUSAL_REASONS, "reason")).inc()
         if policy is not None:
             self.rate_limits.labels(bounded(policy, v.LIMIT_POLICIES, "policy")).inc()
+
+    def throttled(self, policy: str) -> None:
+        """A request refused by a client's failure budget (wrong codes, failed admin authentications)."""
+        self.rate_limits.labels(bounded(policy, v.LIMIT_POLICIES, "policy")).inc()
+
+    def admin_auth_failed(self) -> None:
+        self.admin_failures.inc()
 
     def send_failed(self, endpoint: str, outcome: str) -> None:
         self.code_requests.labels("send_failed").inc()

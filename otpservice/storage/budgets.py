@@ -32,9 +32,15 @@ class BudgetStore(StoreBase):
         """Take one send from each (key, amount, window ms); per hit, 0 when taken or the wait in ms when refused."""
         if not hits:
             return []
-        results = self.scripts.run_many([("rate_hit", [key], [now_ms, window_ms, amount, token])
+        results = self.scripts.run_many([("rate_hit", [key], [now_ms, window_ms, amount, token, "1"])
                                          for key, amount, window_ms in hits])
         return [0 if int(ok) else max(1, int(wait)) for ok, wait in results]
+
+    @guarded
+    def spent(self, key: str, amount: int, window_ms: int, now_ms: int) -> int:
+        """0 while the budget has one left (nothing taken), else the wait in ms until it has."""
+        ok, wait = self.scripts.run("rate_hit", [key], [now_ms, window_ms, amount, "", "0"])
+        return 0 if int(ok) else max(1, int(wait))
 
     @guarded
     def refund(self, budget_keys: Sequence[str], token: str) -> None:

@@ -25,15 +25,17 @@ from redis.retry import Retry
 from otpservice.config import ConfigError
 from otpservice.errors import StoreUnavailable
 from otpservice.observability.metrics import Metrics, NullMetrics
+from otpservice.storage.scripts import NotReplicated
 
 log = logging.getLogger(__name__)
 
 # What a Redis that cannot answer raises; each becomes StoreUnavailable. A ResponseError is among them: an
-# answer such as OOM (a full Redis under noeviction) or a script's error refuses the request too.
+# answer such as OOM (a full Redis under noeviction) or a script's error refuses the request too; so is a
+# durable write too few replicas acknowledged (NotReplicated).
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
                 redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
-                redis.exceptions.ResponseError, redis.exceptions.RedisClusterException)
+                redis.exceptions.ResponseError, redis.exceptions.RedisClusterException, NotReplicated)
 
 
 class StoreBase:

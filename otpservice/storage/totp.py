@@ -49,9 +49,11 @@ ENROLL_OUTCOMES = ("enrolled", "exists")  # totp_enroll.lua: enrolled, or a conf
 class TotpStore(StoreBase):
     """Factor records in Redis."""
 
-    def __init__(self, client: Any, **kwargs: Any) -> None:
+    def __init__(self, client: Any, *, replicas: int = 0, wait_timeout_ms: int = 500, **kwargs: Any) -> None:
         super().__init__(client, **kwargs)
-        self.scripts = Scripts(client, ("totp_enroll", "totp_check"))
+        # A step accepted is answered only once `replicas` replicas hold it: each step verifies once.
+        self.scripts = Scripts(client, ("totp_enroll", "totp_check"), replicas=replicas,
+                               wait_timeout_ms=wait_timeout_ms)
 
     @guarded
     def enroll(self, user_id: str, *, sealed: bytes, enrollment: str, label: str, now_ms: int,
@@ -85,7 +87,7 @@ class TotpStore(StoreBase):
         out = self.scripts.run(
             "totp_check", keys.totp(user_id),
             [want, enrollment, "" if step is None else step, now_ms, max_attempts, lockout_ms, daily_cap,
-             daily_window_ms])
+             daily_window_ms], durable=True)
         outcome = out[0].decode()
         if outcome == "max_attempts":
             return CheckResult(outcome, locked_for_ms=max(0, int(out[1])))

@@ -12,15 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from otpservice import vocabulary
+from otpservice.errors import StoreUnavailable
 from otpservice.storage import keys
 from otpservice.storage.connect import StoreBase, guarded
-from otpservice.storage.scripts import Scripts, is_cluster
+from otpservice.storage.scripts import NotReplicated, Scripts, is_cluster
 
 # A number's failed attempts, all codes, count against its daily cap for this long after each (security bar).
 FAILURE_WINDOW_MS = 86_400_000
 # Added to how long a number's hash outlives a send, for clocks of app servers a little apart (begin_send.lua).
 CLOCK_SLACK_MS = 60_000
-RESERVATION_OUTCOMES = ("new", "resend", "cooldown", "opted_out", "limited")
+RESERVATION_OUTCOMES = ("new", "resend", "cooldown", "opted_out", "locked", "limited")
 
 
 def _default(table: Mapping[str, tuple[str, str | None]], name: str) -> str:
@@ -124,34 +125,59 @@ class VerificationStore(StoreBase):
 
     SCRIPTS = ("begin_send", "send_result", "verify", "cancel")
 
-    def __init__(self, client: Any, **kwargs: Any) -> None:
+    def __init__(self, client: Any, *, replicas: int = 0, wait_timeout_ms: int = 500, **kwargs: Any) -> None:
         super().__init__(client, **kwargs)
-        self.scripts = Scripts(client, self.SCRIPTS)
+        # A reservation, a spend and a cancel are answered only once `replicas` replicas hold them (scripts.py).
+        self.scripts = Scripts(client, self.SCRIPTS, replicas=replicas, wait_timeout_ms=wait_timeout_ms)
 
     @guarded
     def begin_send(self, *, phone: str, purpose: str, code_hash: bytes, now_ms: int, ttl_ms: int,
                    retention_ms: int, cooldown_ms: int, skip_cooldown_after_failure: bool,
-                   channel: str = vocabulary.SMS, number_limits: Sequence[tuple[str, int, int]] = ()) -> Reservation:
+                   channel: str = vocabulary.SMS, number_limits: Sequence[tuple[str, int, int]] = (),
+                   failure_cap: int = 100, failure_window_ms: int = FAILURE_WINDOW_MS) -> Reservation:
         """Atomically reuse or create the live verification of (phone, purpose) and store a new code hash.
 
-        In the same step: refuse an opted-out number, and take one send from each per-number limit
-        (`number_limits`: (policy, amount, window ms)), refusing when one is spent or the cooldown runs.
+        In the same step: refuse an opted-out number, a number locked by its failures (`failure_cap` in
+        `failure_window_ms`, as verify decides), a request inside the cooldown, and take one send from each
+        per-number limit (`number_limits`: (policy, amount, window ms)), refusing when one is spent.
         """
         extra = [] if channel == _default(keys.RECORD_FIELDS, "ch") else ["ch", channel]
         limit_args: list[Any] = [len(number_limits)]
         for name, amount, window_ms in number_limits:
             limit_args += [name, amount, window_ms]
         number, records = keys.number_and_records(phone)
-        out = self.scripts.run(
-            "begin_send", [number, keys.optouts(phone)],
-            [records, keys.new_verification_id(phone), code_hash, phone, purpose, now_ms, ttl_ms,
-             retention_ms, cooldown_ms, "1" if skip_cooldown_after_failure else "0",
-             ttl_ms + FAILURE_WINDOW_MS + CLOCK_SLACK_MS, *limit_args, len(extra) // 2, *extra])
+        args = [records, keys.new_verification_id(phone), code_hash, phone, purpose, now_ms, ttl_ms, retention_ms,
+                cooldown_ms, "1" if skip_cooldown_after_failure else "0", ttl_ms + FAILURE_WINDOW_MS + CLOCK_SLACK_MS,
+                failure_cap, failure_window_ms, *limit_args, len(extra) // 2, *extra]
+        try:
+            out = self.scripts.run("begin_send", [number, keys.optouts(phone)], args, durable=True)
+        except NotReplicated as exc:
+            self._release(exc.reply, now_ms)
+            raise
+        return self._reservation(out)
+
+    def _release(self, out: Any, now_ms: int) -> None:
+        """Give back a reservation no replica holds (the request is answered 503 and nothing is sent): its send
+        is recorded as surely failed, which gives the cooldown back, as for any send that never left."""
+        reservation = self._reservation(out) if isinstance(out, list) else None
+        if reservation is None or reservation.outcome not in ("new", "resend"):
+            return
+        try:
+            self.record_send(reservation.verification_id, reservation.send_count, outcome="failed", message_id=None,
+                             endpoint="messages", now_ms=now_ms, delivery_status="sending_failed",
+                             errors=[{"code": "not_replicated", "title": "No replica acknowledged the reservation"}])
+        except StoreUnavailable:
+            pass  # best effort: the cooldown then runs its course
+
+    @staticmethod
+    def _reservation(out: Any) -> Reservation:
         outcome, vid = out[0].decode(), out[1].decode()
         if outcome == "cooldown":
             return Reservation(outcome, vid, limit="resend_cooldown", wait_ms=int(out[2]))
         if outcome == "opted_out":
             return Reservation(outcome, "")
+        if outcome == "locked":
+            return Reservation(outcome, "", limit="phone_number_failures", wait_ms=int(out[2]))
         if outcome == "limited":
             return Reservation(outcome, "", limit=vid, wait_ms=int(out[2]))
         return Reservation(outcome, vid, send_count=int(out[2]), attempts=int(out[3]),
@@ -181,7 +207,7 @@ class VerificationStore(StoreBase):
         out = self.scripts.run(
             "verify", [number],
             [records, code_hash, now_ms, purpose, max_attempts, failure_cap, failure_window_ms,
-             *((expected_id,) if expected_id else ())])
+             *((expected_id,) if expected_id else ())], durable=True)
         outcome = out[0].decode()
         if len(out) == 1:
             return VerifyResult(outcome)
@@ -202,7 +228,7 @@ class VerificationStore(StoreBase):
         """Cancel a pending verification; False when there is none pending with that id."""
         if not keys.valid_id(verification_id):
             return False
-        return bool(self.scripts.run("cancel", [keys.record(verification_id)], [now_ms]))
+        return bool(self.scripts.run("cancel", [keys.record(verification_id)], [now_ms], durable=True))
 
     @guarded
     def recent_for_number(self, phone: str, *, now_ms: int, retention_ms: int) -> list[Verification]:
@@ -225,3 +251,15 @@ class VerificationStore(StoreBase):
         if is_cluster(self.redis):
             return bool(self.redis.ping(target_nodes=self.redis.PRIMARIES))
         return bool(self.redis.ping())
+
+    @guarded
+    def server_settings(self) -> tuple[set[str], int]:
+        """(every master's maxmemory-policy, the fewest replicas any master has), from INFO: CONFIG is often
+        disabled on managed Redis, INFO is not."""
+        if is_cluster(self.redis):
+            memory = self.redis.info("memory", target_nodes=self.redis.PRIMARIES).values()
+            replication = self.redis.info("replication", target_nodes=self.redis.PRIMARIES).values()
+        else:
+            memory, replication = [self.redis.info("memory")], [self.redis.info("replication")]
+        policies = {str(info.get("maxmemory_policy", "unknown")) for info in memory}
+        return policies, min(int(info.get("connected_slaves", 0)) for info in replication)

@@ -1,23 +1,15 @@
 """The client API: request a code, verify it, read or cancel a verification. Views only parse and render."""
 from __future__ import annotations
 
-from flask import Blueprint, Request
+from flask import Blueprint
 
 from otpservice import errors, vocabulary
 from otpservice.core.idempotency import Answer
-from otpservice.web.http import CLIENT_KEY, current, json_body, json_response, require_client, services
+from otpservice.web.http import CLIENT_KEY, current, forwarded_ip, json_body, json_response, require_client, \
+    services
 from otpservice.web.totp import totp_service
 
 bp = Blueprint("api", __name__)
-
-
-def forwarded_ip(req: Request, header: str) -> str | None:
-    """The end user's address from OTP_TRUSTED_PROXY_HEADER (`header`), only when one is configured.
-
-    Of a list (X-Forwarded-For), the last entry: the one the trusted proxy itself wrote.
-    """
-    value = req.headers.get(header, "") if header else ""
-    return value.split(",")[-1].strip() or None
 
 
 @bp.post("/request-code")
@@ -48,7 +40,7 @@ def verify():
         return json_response(totp_service().verify(body))
     if channel != vocabulary.SMS:
         raise errors.InvalidRequest("channel must be sms or totp.", field="channel")
-    return json_response(found.verifications.verify(body))
+    return json_response(found.verifications.verify(body, forwarded_ip(req, found.settings.trusted_proxy_header)))
 
 
 @bp.get("/verifications/<verification_id>")

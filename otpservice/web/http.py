@@ -16,6 +16,7 @@ from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from otpservice import errors
+from otpservice.core.sendgate import ip_scope
 from otpservice.observability.logs import REQUEST_ID, scrub
 from otpservice.wiring import Services
 
@@ -62,10 +63,14 @@ def raw_body(req: Request | None = None) -> bytes:
 
 
 def json_body(req: Request | None = None) -> dict[str, Any]:
-    """The request's JSON object, or InvalidRequest (bad JSON, not an object). Unknown fields are kept."""
+    """The request's JSON object, or InvalidRequest (bad JSON, not an object), or UnsupportedMediaType for a body
+    that does not say it is JSON (a form post is never read as one). Unknown fields are kept."""
+    req = req or current()[0]
     raw = raw_body(req)
     if not raw:
         raise errors.InvalidRequest("The body must be a JSON object.")
+    if req.mimetype != "application/json":
+        raise errors.UnsupportedMediaType("Send the body as application/json (Content-Type: application/json).")
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -73,6 +78,21 @@ def json_body(req: Request | None = None) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise errors.InvalidRequest("The body must be a JSON object.")
     return body
+
+
+def forwarded_ip(req: Request, header: str) -> str | None:
+    """The end user's address from OTP_TRUSTED_PROXY_HEADER (`header`), only when one is configured.
+
+    Of a list (X-Forwarded-For), the last entry: the one the trusted proxy itself wrote.
+    """
+    value = req.headers.get(header, "") if header else ""
+    return value.split(",")[-1].strip() or None
+
+
+def client_address(req: Request, header: str) -> str:
+    """Who is calling, for per-client budgets: the trusted proxy header's address, else the peer's (as an IPv6
+    /64 where it is one)."""
+    return ip_scope(forwarded_ip(req, header)) or ip_scope(req.remote_addr) or "unknown"
 
 
 def bearer_token(req: Request) -> str | None:
@@ -108,10 +128,17 @@ def require_admin(view: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         req, found = current()
         settings = found.settings
+        client = client_address(req, settings.trusted_proxy_header)
+        found.admin_failures.check(client)  # 429 once this client failed too often: guessing runs at its pace
         token = bearer_token(req)
         if token and settings.admin_token and matches(token, [settings.admin_token]):
             return view(*args, **kwargs)
-        if token and matches(token, settings.api_keys):
+        reason = "client_key" if token and matches(token, settings.api_keys) else "wrong" if token else "missing"
+        found.admin_failures.fail(client)
+        found.metrics.admin_auth_failed()
+        log.warning("admin authentication failed", extra={"client": client, "reason": reason,
+                                                          "path": req.url_rule.rule if req.url_rule else "?"})
+        if reason == "client_key":
             raise errors.Forbidden("Client keys may not use admin endpoints.")
         raise errors.Unauthorized("A valid admin token is required.")
     return wrapper
@@ -181,6 +208,9 @@ class RequestEnvelope:
                 access_log.info("request", extra={"method": method, "path": path, "status": code,
                                                   "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
             headers.append(("X-Request-ID", request_id))
+            # Answers carry codes' fate, opt-outs and secrets shown once: no proxy or browser may keep one.
+            if not any(name.lower() == "cache-control" for name, _ in headers):
+                headers.append(("Cache-Control", "no-store"))
             return start_response(status, headers, exc_info)
 
         try:

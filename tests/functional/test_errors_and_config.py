@@ -91,13 +91,18 @@ def test_production_without_secrets_names_every_missing_one():
 
 def test_production_with_secrets_starts_and_a_short_secret_is_refused():
     env = {"OTP_ENV": "production", "OTP_TELNYX_API_KEY": "KEY", "OTP_TELNYX_PUBLIC_KEY": "pk",
-           "OTP_CODE_SECRET": "s" * 40, "OTP_API_KEYS": "a,b", "OTP_ADMIN_TOKEN": "t",
+           "OTP_CODE_SECRET": "s" * 40, "OTP_API_KEYS": f"{'a' * 32},{'b' * 32}", "OTP_ADMIN_TOKEN": "t" * 32,
            "OTP_REDIS_URL": "redis://127.0.0.1:1/0", "OTP_WEBHOOK_URL": "https://x/webhooks/telnyx",
            "OTP_TELNYX_FROM": "+13125550100", "OTP_TOTP_KEY": "A" * 43 + "="}
     settings = Settings.from_env(env)
-    assert settings.api_keys == ("a", "b") and settings.production
+    assert settings.api_keys == ("a" * 32, "b" * 32) and settings.production
     with pytest.raises(ConfigError, match="OTP_CODE_SECRET"):
         Settings.from_env({**env, "OTP_CODE_SECRET": "short"})
+    # A guessable admin token or client key is refused too (the security bar: 32 characters or more).
+    with pytest.raises(ConfigError, match="OTP_ADMIN_TOKEN must be at least 32"):
+        Settings.from_env({**env, "OTP_ADMIN_TOKEN": "x"})
+    with pytest.raises(ConfigError, match="OTP_API_KEYS must be at least 32"):
+        Settings.from_env({**env, "OTP_API_KEYS": f"{'a' * 32},short"})
     with pytest.raises(ConfigError, match="OTP_TELNYX_MESSAGING_PROFILE_ID"):
         Settings.from_env({**env, "OTP_SEND_ENDPOINT": "number_pool"})
 

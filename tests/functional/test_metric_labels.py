@@ -106,6 +106,25 @@ def refusals(make_app, sim) -> None:
         client = authorised(make_app(**settings))
         answers = [ask(client, number, **extra) for number in numbers]
         assert answers[-1].status_code == 429 and answers[-1].get_json()["error"]["limit"] == policy, policy
+    # A number locked by its wrong codes gets no new code.
+    locked = authorised(make_app(number_failures_per_day=1, resend_cooldown=0))
+    ask(locked, "+13125550114")
+    locked.post("/verify", json={"phone_number": "+13125550114", "code": "000000"})
+    answer = ask(locked, "+13125550114")
+    assert answer.status_code == 429 and answer.get_json()["error"]["limit"] == "phone_number_failures"
+    # A client past its wrong codes is refused on /verify; an address past its failed admin logins on /admin.
+    guessing = authorised(make_app(limit_verify_failures_ip="1/hour"))
+    for _ in range(2):
+        answer = guessing.post("/verify", json={"phone_number": "+13125550115", "code": "000000",
+                                                "client_ip": "198.51.100.7"})
+    ask(guessing, "+13125550115")
+    for _ in range(2):
+        answer = guessing.post("/verify", json={"phone_number": "+13125550115", "code": "000000",
+                                                "client_ip": "198.51.100.7"})
+    assert answer.status_code == 429 and answer.get_json()["error"]["limit"] == "verify_client_ip"
+    admin = make_app(limit_admin_failures="1/minute").test_client()
+    answers = [admin.get("/admin/opt-outs", headers={"Authorization": "Bearer wrong"}) for _ in range(2)]
+    assert [a.status_code for a in answers] == [401, 429]
 
 
 def send_failures(client, sim) -> None:
@@ -132,8 +151,7 @@ def verdicts_and_receipts(app, make_app, client, sim, clock, sim_signing_key) ->
     locked_app = authorised(make_app(number_failures_per_day=1))
     ask(locked_app, "+13125550132")
     locked_app.post("/verify", json={"phone_number": "+13125550132", "code": wrong})
-    ask(locked_app, "+13125550132", purpose="signup")
-    assert locked_app.post("/verify", json={"phone_number": "+13125550132", "purpose": "signup",
+    assert locked_app.post("/verify", json={"phone_number": "+13125550132",
                                             "code": wrong}).status_code == 429  # number_locked
     tested = authorised(make_app(test_numbers={"+15005550006": "424242"}))
     assert ask(tested, "+15005550006").status_code == 202

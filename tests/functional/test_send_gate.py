@@ -159,7 +159,7 @@ def test_proxy_header_counts_only_when_configured(make_app, clock, sim):
 
 def test_prefix_and_country_limits(make_app, clock, sim):
     clock.freeze()
-    client = make_app(limit_prefix="2/hour", prefix_digits=6, limit_country="3/hour").test_client()
+    client = make_app(limit_prefix="2/hour", limit_country="3/hour").test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = "Bearer test-client-key"
     assert ask(client, "+13125550001").status_code == 202
     assert ask(client, "+13125550002").status_code == 202
@@ -168,6 +168,17 @@ def test_prefix_and_country_limits(make_app, clock, sim):
     clock.advance(10)
     limited(ask(client, "+14155550123"), "country", 3590)         # US: 3 sends this hour
     assert ask(client, "+447400123456").status_code == 202         # GB has its own budget
+
+
+def test_a_block_of_a_short_numbering_plan_is_one_prefix(make_app, clock, sim):
+    """Latvia's numbers have 8 digits: 100 sequential ones are one block (the number without its last 4
+    digits), so the prefix budget stops them at its amount (country code + 6 digits made them 100 prefixes)."""
+    clock.freeze()
+    client = make_app(limit_prefix="3/hour").test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = "Bearer test-client-key"
+    answers = [ask(client, f"+3712000{n:04d}").status_code for n in range(1000, 1100)]
+    assert answers.count(202) == 3 and answers.count(429) == 97
+    assert len(outbox(sim)) == 3
 
 
 def test_refusal_by_the_number_refunds_the_earlier_budgets(make_app, clock, sim, redis_url):
@@ -240,7 +251,7 @@ def test_test_number_never_reaches_telnyx_and_obeys_attempts_and_expiry(make_app
 def test_test_numbers_refused_in_production_without_allow():
     from otpservice.config import ConfigError, Settings
     secrets = dict(env="production", telnyx_api_key="k", telnyx_public_key="p", code_secret="s" * 32,
-                   api_keys=("c",), admin_token="a", redis_url="redis://x", webhook_url="https://x",
+                   api_keys=("c" * 32,), admin_token="a" * 32, redis_url="redis://x", webhook_url="https://x",
                    telnyx_from="+13125550100", totp_enabled=False)
     with pytest.raises(ConfigError, match="OTP_ALLOW_TEST_NUMBERS"):
         Settings(test_numbers={"+13125550199": "424242"}, **secrets)
@@ -252,16 +263,21 @@ def test_number_failures_cap_is_a_sliding_24h_window(make_app, clock, sim):
     client = make_app(number_failures_per_day=3).test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = "Bearer test-client-key"
     start = clock.now
-    for _ in range(3):
+    for attempt in range(3):
         assert ask(client).status_code == 202
         code = code_from(outbox(sim, NUMBER)[0])
         wrong = "000000" if code != "000000" else "111111"
         assert client.post("/verify", json={"phone_number": NUMBER, "code": wrong}).status_code == 200
-        clock.advance(601)
-    assert ask(client).status_code == 202
-    locked = client.post("/verify", json={"phone_number": NUMBER, "code": "123456"})
+        if attempt < 2:
+            clock.advance(601)
+    # Three failures in 24 h (at 0, 601 and 1202 s): even the live code's right answer is refused now.
+    locked = client.post("/verify", json={"phone_number": NUMBER, "code": code})
     assert locked.status_code == 429 and locked.get_json()["error"]["code"] == "max_attempts_reached"
-    assert locked.headers["Retry-After"] == str(86400 - 3 * 601)
+    assert locked.headers["Retry-After"] == str(86400 - 2 * 601)
+    # And no new code is sent until the lock ends: it could never verify.
+    clock.advance(601)
+    limited(ask(client), "phone_number_failures", 86400 - 3 * 601)
+    assert len(outbox(sim, NUMBER)) == 3
     clock.now = start + 86400
     assert ask(client).status_code == 202
     code = code_from(outbox(sim, NUMBER)[0])

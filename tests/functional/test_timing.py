@@ -7,6 +7,8 @@ which case was hit.
 """
 from __future__ import annotations
 
+import re
+
 import statistics
 import time
 
@@ -23,17 +25,21 @@ def wrong(code: str) -> str:
     return str((int(code) + 1) % 10 ** len(code)).zfill(len(code))
 
 
+COMMAND_RE = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")
+
+
 def count_commands(monkeypatch) -> list[str]:
-    """Record the name of every command any connection sends: the request path's scripts go out on a
-    connection checked out of redis-py's pool, all by send_command."""
+    """Record the name of every command any connection sends, read off the bytes it writes (scripts and their
+    WAIT go out packed together, everything else one command at a time)."""
     sent: list[str] = []
-    original = redis.connection.AbstractConnection.send_command
+    original = redis.connection.AbstractConnection.send_packed_command
 
-    def counting(self, *args, **options):
-        sent.append(str(args[0]).upper())
-        return original(self, *args, **options)
+    def counting(self, command, check_health=True):
+        data = b"".join(command) if isinstance(command, (list, tuple)) else command
+        sent.extend(name.decode().upper() for name in COMMAND_RE.findall(data))
+        return original(self, command, check_health)
 
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", counting)
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
     return sent
 
 

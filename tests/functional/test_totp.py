@@ -378,7 +378,7 @@ def test_redis_dump_holds_no_readable_secret(tc, clock, redis_url):
 
 # -- configuration ----------------------------------------------------------------------------------------
 PRODUCTION = {"OTP_ENV": "production", "OTP_TELNYX_API_KEY": "KEY", "OTP_TELNYX_PUBLIC_KEY": "pk",
-              "OTP_CODE_SECRET": "s" * 40, "OTP_API_KEYS": "a", "OTP_ADMIN_TOKEN": "t",
+              "OTP_CODE_SECRET": "s" * 40, "OTP_API_KEYS": "a" * 32, "OTP_ADMIN_TOKEN": "t" * 32,
               "OTP_REDIS_URL": "redis://127.0.0.1:1/0", "OTP_WEBHOOK_URL": "https://x/webhooks/telnyx",
               "OTP_TELNYX_FROM": "+13125550100"}
 

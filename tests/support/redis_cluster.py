@@ -16,11 +16,12 @@ MASTERS = 3
 class RedisCluster:
     """Three `redis-server --cluster-enabled yes` processes joined by `redis-cli --cluster create`."""
 
-    def __init__(self, masters: int = MASTERS) -> None:
+    def __init__(self, masters: int = MASTERS, replicas: int = 0) -> None:
         # Each node gets its own bus port too: the default (port + 10000) may be taken or out of range.
+        self.replicas = replicas
         self.nodes = [RedisServer("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                                   "--cluster-port", str(free_port()), "--cluster-node-timeout", "2000")
-                      for _ in range(masters)]
+                      for _ in range(masters * (1 + replicas))]
 
     @property
     def addresses(self) -> list[str]:
@@ -35,9 +36,9 @@ class RedisCluster:
         try:
             for node in self.nodes:
                 node.start()
-            subprocess.run([REDIS_CLI, "--cluster", "create", *self.addresses, "--cluster-replicas", "0",
-                            "--cluster-yes"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                           timeout=timeout)
+            subprocess.run([REDIS_CLI, "--cluster", "create", *self.addresses, "--cluster-replicas",
+                            str(self.replicas), "--cluster-yes"], check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, timeout=timeout)
             deadline = time.monotonic() + timeout
             while not self.healthy():
                 if time.monotonic() > deadline:
@@ -49,19 +50,42 @@ class RedisCluster:
         return self
 
     def healthy(self) -> bool:
-        """Every node sees the whole cluster, all slots assigned."""
+        """Every node sees the whole cluster, all slots assigned, and every replica is in sync."""
         for node in self.nodes:
             with redis.Redis(port=node.port, socket_timeout=1) as client:
                 info = client.cluster("INFO")  # parsed by redis-py into a dict of strings
                 if info.get("cluster_state") != "ok" or info.get("cluster_known_nodes") != str(len(self.nodes)):
                     return False
+                replication = client.info("replication")
+                if replication["role"] == "slave" and replication.get("master_link_status") != "up":
+                    return False
         return True
 
+    def master_of(self, key: str) -> RedisServer:
+        """The node serving `key`'s slot now."""
+        with redis.Redis(port=self.nodes[0].port, socket_timeout=2) as client:
+            slot = client.cluster("KEYSLOT", key)
+            for start, end, master, *_ in client.cluster("SLOTS"):
+                if start <= slot <= end:
+                    return next(node for node in self.nodes if node.port == master[1])
+        raise LookupError(key)
+
+    def replica_of(self, master: RedisServer) -> RedisServer:
+        for node in self.nodes:
+            with redis.Redis(port=node.port, socket_timeout=2) as client:
+                info = client.info("replication")
+                if info["role"] == "slave" and int(info["master_port"]) == master.port:
+                    return node
+        raise LookupError(master.port)
+
     def flush(self) -> None:
-        """Empty every master (the cluster is ours)."""
+        """Empty every master, and wait for their replicas to follow (the cluster is ours)."""
         for node in self.nodes:
             with redis.Redis(port=node.port, socket_timeout=5) as client:
-                client.flushall()
+                if client.info("replication")["role"] == "master":
+                    client.flushall()
+                    if self.replicas:
+                        client.wait(self.replicas, 5000)
 
     def cleanup(self) -> None:
         for node in self.nodes:

@@ -123,3 +123,39 @@ def test_paused_past_the_client_timeout(fragile_live, own_redis, sim):
     if final.status_code == 200:
         assert final.json()["valid"] is True
         assert post(f"{fragile_live.url}/verify", {"phone_number": number, "code": code}).status_code == 404
+
+
+def warm(url: str, threads: int = 8) -> None:
+    """Requests in parallel, so that the pool holds several connections, each used once."""
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda n: post(f"{url}/verify", {"phone_number": f"+1312555{2300 + n:04d}",
+                                                       "code": "123456"}), range(threads * 3)))
+
+
+def first_answers(url: str, threads: int = 8) -> list[int]:
+    """The first request of each serving thread after the connections went stale, all at once."""
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda n: post(f"{url}/verify", {"phone_number": f"+1312555{2400 + n:04d}",
+                                                              "code": "123456"}).status_code, range(threads * 3)))
+
+
+def test_the_first_requests_after_a_redis_restart_are_served(fragile_live, own_redis, sim):
+    """A restart closes every pooled connection. Nothing had been sent on them, so each is reopened when it
+    is next taken from the pool, and no request answers 503 once Redis is back."""
+    warm(fragile_live.url)
+    own_redis.stop()
+    restarted = RedisServer(port=own_redis.port).start()
+    try:
+        time.sleep(0.2)
+        assert first_answers(fragile_live.url) == [404] * 24  # answered (no such code), never 503
+    finally:
+        restarted.cleanup()
+
+
+def test_connections_closed_by_redis_while_idle_are_reopened(fragile_live, own_redis, sim):
+    """Redis's `timeout`, a NAT or a managed Redis closing idle connections: the same as a restart."""
+    warm(fragile_live.url)
+    killed = redis.Redis(port=own_redis.port).client_kill_filter(_type="normal", skipme=True)
+    assert killed >= 1
+    time.sleep(0.1)
+    assert first_answers(fragile_live.url) == [404] * 24

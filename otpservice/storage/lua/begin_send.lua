@@ -11,33 +11,44 @@
 -- ARGV: record prefix, new id, code hash, phone, purpose, now ms, code ttl ms, retention ms, cooldown ms,
 --       skip cooldown when the latest send failed ("1"/"0"), the least the number's hash lives after a send in
 --       ms (the code's failures count for a window after them: verify.lua logs them without an expiry call of
---       its own), number of limits, then per limit: policy name, amount, window ms; then the number of extra
---       field/value pairs of a new record and the pairs (fields not at their defaults: storage/keys.py)
--- Refusals: {"opted_out", ""}, {"cooldown", id, wait ms}, {"limited", policy, wait ms}; a refusal spends nothing.
+--       its own), the number's failure cap and its window ms (verify.lua's), number of limits, then per limit:
+--       policy name, amount, window ms; then the number of extra field/value pairs of a new record and the
+--       pairs (fields not at their defaults: storage/keys.py)
+-- Refusals: {"opted_out", ""}, {"locked", "", wait ms} (the number's failures reached their cap: a new code
+-- could never verify), {"cooldown", id, wait ms} (whatever became of the purpose's latest verification:
+-- pending, approved, locked or canceled), {"limited", policy, wait ms}; a refusal spends nothing.
 -- Record fields equal to their defaults are not written (readers supply them, storage/keys.py RECORD_FIELDS):
 -- a 0 for a, pls and ld, ls = c.
 local prefix, new_id, hash, phone, purpose = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now, ttl, retention, cooldown = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local failover_ok, keep, nlimits = ARGV[10] == "1", tonumber(ARGV[11]), tonumber(ARGV[12])
-local extra_at = 13 + nlimits * 3  -- the count of extra record fields, then the pairs
-local SEND_LOG = ".s"
+local failover_ok, keep = ARGV[10] == "1", tonumber(ARGV[11])
+local failure_cap, failure_window, nlimits = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+local extra_at = 15 + nlimits * 3  -- the count of extra record fields, then the pairs
+local SEND_LOG, FAIL_LOG = ".s", ".f"
 --! include timelog
 
 if redis.call("EXISTS", KEYS[2]) == 1 then return {"opted_out", ""} end
+
+-- Locked while the number's failure_cap-th newest failure is inside the window (as verify.lua decides).
+local failures = redis.call("HGET", KEYS[1], FAIL_LOG)
+if failures and #failures >= failure_cap * STAMP then
+  local oldest = log_time(failures, #failures / STAMP - failure_cap + 1)
+  if oldest > now - failure_window then return {"locked", "", tostring(oldest + failure_window - now)} end
+end
 
 -- Per-number budgets are sliding logs over one list of send times (every budget logs every send, so one
 -- list serves them all), kept to the longest window and the largest amount: enough to answer each budget
 -- exactly. The longest wait is reported, so a client that waits as told is not refused again by another.
 local longest, most = 0, 0
 for i = 1, nlimits do
-  local at = 12 + (i - 1) * 3
+  local at = 14 + (i - 1) * 3
   longest = math.max(longest, tonumber(ARGV[at + 3]))
   most = math.max(most, tonumber(ARGV[at + 2]))
 end
 local sends = read_log(nlimits > 0 and redis.call("HGET", KEYS[1], SEND_LOG), now - longest)
 local worst, worst_wait = nil, 0
 for i = 1, nlimits do
-  local at = 12 + (i - 1) * 3
+  local at = 14 + (i - 1) * 3
   local amount, window = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
   local inside = {}
   for _, t in ipairs(sends) do
@@ -66,14 +77,18 @@ if id then
   local rec = prefix .. id
   local fields = redis.call("HMGET", rec, "s", "x", "ls", "n", "a", "c", "ld")
   local status, expires = fields[1], tonumber(fields[2] or "0")
-  if status == "pending" and expires > now then
-    local last = tonumber(fields[3] or fields[6])
-    local wait = last + cooldown - now
-    local delivery_failed = fields[7] == "1"
+  local delivery_failed = fields[7] == "1"
+  if status then
+    -- The cooldown runs from the purpose's latest send whatever became of its verification: an approval, a
+    -- lock-out or a cancel does not open the way to a burst of texts.
+    local wait = tonumber(fields[3] or fields[6]) + cooldown - now
     if wait > 0 and not (failover_ok and delivery_failed) and wait >= worst_wait then
       return {"cooldown", id, tostring(wait)}
     end
+  end
+  if status == "pending" and expires > now then
     if worst then return {"limited", worst, tostring(worst_wait)} end
+    local last = tonumber(fields[3] or fields[6])
     local count = tonumber(fields[4]) + 1
     -- A new code replaces the old one; attempts are not given back (security bar).
     redis.call("HSET", rec, "h", hash, "x", now + ttl, "ls", now, "pls", last, "n", count)

@@ -5,7 +5,8 @@ from otpservice.web.openapi.common import enum, error_responses, json_content, r
 ADMIN = [{"adminToken": []}]
 PHONE_PATH = [{"name": "phone_number", "in": "path", "required": True, "schema": ref("PhoneNumber"),
                "description": "URL-encoded (`%2B13125550123`); never used as a pattern."}]
-OPT_OUT_ERRORS = error_responses(401, 403, 422, 500, 503)
+# 429: the caller's address failed admin authentication OTP_LIMIT_ADMIN_FAILURES times (limit admin_client_ip).
+OPT_OUT_ERRORS = error_responses(401, 403, 422, 429, 500, 503)
 PROVIDER_ERROR = {"502": {"description": "`provider_error`: Telnyx refused the list request (key, profile).",
                           "content": json_content(ref("Error"))}}
 
@@ -52,7 +53,7 @@ OPENAPI_PATHS = {
                 "requestBody": {"required": False, "content": json_content({
                     "type": "object", "properties": {"keyword": {"type": "string", "maxLength": 64}}})},
                 "responses": {"200": {"description": "Blocked.", "content": json_content(ref("OptOut"))},
-                              **error_responses(400), **OPT_OUT_ERRORS}},
+                              **error_responses(400, 415), **OPT_OUT_ERRORS}},
         "delete": {"summary": "Remove the local admin and inbound_stop records", "operationId": "unblockNumber",
                    "security": ADMIN, "parameters": PHONE_PATH,
                    "responses": {"200": {"description": "What remains (Telnyx's own block stays).",
@@ -64,16 +65,16 @@ OPENAPI_PATHS = {
                         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
                        {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}}],
         "responses": {"200": {"description": "One page.", "content": json_content(ref("OptOutPage"))},
-                      **error_responses(400, 401, 403, 500, 503)}}},
+                      **error_responses(400, 401, 403, 429, 500, 503)}}},
     "/admin/opt-outs/sync": {"post": {
         "summary": "Pull Telnyx's whole opt-out list (every page)", "operationId": "syncOptOuts",
         "security": ADMIN,
         "responses": {"200": {"description": "Synced.", "content": json_content(ref("OptOutSyncResult"))},
-                      **PROVIDER_ERROR, **error_responses(401, 403, 500, 503)}}},
+                      **PROVIDER_ERROR, **error_responses(401, 403, 429, 500, 503)}}},
     "/admin/verifications": {"get": {
         "summary": "A number's verifications of the last 24 h, newest first", "operationId": "listVerifications",
         "security": ADMIN,
         "parameters": [{"name": "phone_number", "in": "query", "required": True, "schema": ref("PhoneNumber")}],
         "responses": {"200": {"description": "Newest first.", "content": json_content(ref("VerificationList"))},
-                      **error_responses(400, 401, 403, 422, 500, 503)}}},
+                      **error_responses(400, 401, 403, 422, 429, 500, 503)}}},
 }

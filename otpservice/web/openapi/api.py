@@ -43,6 +43,10 @@ OPENAPI_SCHEMAS = {
             "verification_id": {"type": "string"}, "user_id": {"type": "string"},
             "channel": {**enum(vocabulary.CHANNELS), "default": vocabulary.SMS},
             "code": {"type": "string", "description": "Exactly OTP_CODE_DIGITS ASCII digits (6 for TOTP)."},
+            "client_ip": {"type": "string", "maxLength": 64,
+                          "description": "The end user's IP address: its wrong codes count against "
+                                         "OTP_LIMIT_VERIFY_FAILURES_IP (429 `rate_limited`, limit "
+                                         "`verify_client_ip`, past it, without checking the code)."},
         },
     },
     "VerifyResult": {
@@ -105,13 +109,16 @@ OPENAPI_PATHS = {
             "403": {"$ref": "#/components/responses/Forbidden"},
             "409": {"description": "`opted_out` (or `idempotency_in_progress`): nothing was sent.",
                     "content": json_content(ref("Error"))},
-            "429": {"description": "`rate_limited`: body `retry_after` and `limit`.", "headers": RETRY_AFTER,
+            "429": {"description": "`rate_limited`: body `retry_after` and `limit` (`resend_cooldown` runs from the "
+                                   "latest text whatever became of its code; `phone_number_failures`: the "
+                                   "number's wrong codes locked it, no code is sent until the lock ends).",
+                    "headers": RETRY_AFTER,
                     "content": json_content(ref("Error"))},
             "502": {"description": "`provider_error`: Telnyx refused for a reason of ours (auth, sender, "
                                    "profile).", "content": json_content(ref("Error"))},
             "503": {"description": "`provider_unavailable` or `store_unavailable`.", "headers": RETRY_AFTER,
                     "content": json_content(ref("Error"))},
-            **error_responses(400, 401, 413, 422, 500),
+            **error_responses(400, 401, 413, 415, 422, 500),
         },
     }},
     "/verify": {"post": {
@@ -125,8 +132,10 @@ OPENAPI_PATHS = {
             "404": {"description": "`verification_not_found`: none pending (never issued, expired, approved, "
                                    "canceled).", "content": json_content(ref("Error"))},
             "429": {"description": "`max_attempts_reached`: the code used its attempts, or the number its "
-                                   "daily failures.", "content": json_content(ref("Error"))},
-            **error_responses(400, 401, 413, 422, 500, 503),
+                                   "daily failures (`Retry-After`: when the lock ends); `rate_limited` (limit "
+                                   "`verify_client_ip`): the client's wrong codes are spent.",
+                    "headers": RETRY_AFTER, "content": json_content(ref("Error"))},
+            **error_responses(400, 401, 413, 415, 422, 500, 503),
         },
     }},
     "/verifications/{verification_id}": {

@@ -46,6 +46,7 @@ COMMON_RESPONSES: dict[str, Any] = {
         "NotFound": "Unknown route or resource.",
         "MethodNotAllowed": "This method is not allowed on this route (`method_not_allowed`).",
         "PayloadTooLarge": "The body is over 64 KiB (`payload_too_large`).",
+        "UnsupportedMediaType": "The body is not `application/json` (`unsupported_media_type`). Nothing changed.",
         "Unprocessable": "A well-formed request the service cannot act on (see the error code).",
         "TooManyRequests": "A limit tripped; `Retry-After` says when to try again.",
         "Unavailable": "A dependency cannot answer (`store_unavailable`, `provider_unavailable`); retry later.",
@@ -56,8 +57,8 @@ COMMON_RESPONSES: dict[str, Any] = {
 def error_responses(*codes: int) -> dict[str, Any]:
     """The shared error responses for the given status codes."""
     names = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
-             413: "PayloadTooLarge", 422: "Unprocessable", 429: "TooManyRequests", 500: "InternalError",
-             503: "Unavailable"}
+             413: "PayloadTooLarge", 415: "UnsupportedMediaType", 422: "Unprocessable", 429: "TooManyRequests",
+             500: "InternalError", 503: "Unavailable"}
     return {str(code): {"$ref": f"#/components/responses/{names[code]}"} for code in codes}
 
 

@@ -69,7 +69,7 @@ OPENAPI_PATHS = {
             "201": {"description": "Enrolled, unconfirmed.", "content": json_content(ref("TotpEnrollment"))},
             "409": {"description": "`totp_exists`: the user has a confirmed factor.",
                     "content": json_content(ref("Error"))},
-            **error_responses(400, 401, 413, 500, 503),
+            **error_responses(400, 401, 413, 415, 500, 503),
         },
     }},
     "/totp/confirm": {"post": {
@@ -86,7 +86,7 @@ OPENAPI_PATHS = {
             "409": {"description": "`totp_exists`: already confirmed.", "content": json_content(ref("Error"))},
             "429": {"description": "`max_attempts_reached`: too many wrong codes.", "headers": RETRY_AFTER,
                     "content": json_content(ref("Error"))},
-            **error_responses(400, 401, 413, 500, 503),
+            **error_responses(400, 401, 413, 415, 500, 503),
         },
     }},
     "/totp/{user_id}": {

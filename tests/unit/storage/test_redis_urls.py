@@ -69,7 +69,13 @@ def sentinel(tmp_path: Path):
 
 def test_the_core_loop_runs_through_a_real_sentinel(make_app, sim, sentinel):
     url, master = sentinel
-    client = make_app(redis_url=url).test_client()
+    # This master has no replica: by default (a Sentinel URL waits for one) nothing is reserved or sent.
+    lone = make_app(redis_url=url).test_client()
+    lone.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {CLIENT_KEY}"
+    refused = lone.post("/request-code", json={"phone_number": NUMBER})
+    assert refused.status_code == 503 and refused.get_json()["error"]["code"] == "store_unavailable"
+    assert outbox(sim, NUMBER) == []
+    client = make_app(redis_url=url, redis_wait_replicas="0").test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {CLIENT_KEY}"
     assert client.post("/request-code", json={"phone_number": NUMBER}).status_code == 202
     code = code_from(outbox(sim, NUMBER)[0])
