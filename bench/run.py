@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -53,6 +54,8 @@ THROUGHPUT_TARGETS = {"request-code": 0.70, "verify right code": 0.75, "verify w
                       "webhook deliveryUpdate": 0.75}
 ROUND_TRIP_TARGETS = {"request-code": 3, "verify right code": 1, "verify wrong code": 1, "webhook deliveryUpdate": 2}
 MEMORY_TARGET = 600
+LATENCY_TARGET = 0.80  # /request-code throughput with Telnyx at 250 ms, against Telnyx at once
+HANG_P99_TARGET_MS = 100
 STARTUP_TARGET = 1.0
 GENEROUS_RATE = "1000000/second"
 
@@ -160,16 +163,18 @@ class Stack:
             self.notes.append(note)
         return limits
 
-    def gunicorn(self, app: str, workers: int, redis_url: str, name: str,
-                 env: dict[str, str] | None = None) -> tuple[int, float, subprocess.Popen]:
+    def gunicorn(self, app: str, workers: int, redis_url: str, name: str, env: dict[str, str] | None = None,
+                 worker_class: str | None = None) -> tuple[int, float, subprocess.Popen]:
         """Start `app` under gunicorn; returns (port, seconds from process start to first 200 on /readyz)."""
         port = free_port()
         # --preload, as config/gunicorn.conf.py sets for production: the master imports and builds the app once
         # and forks the workers from it (start-up at 4 workers on 2 cores). The floor gets it too: one command
         # line for both.
-        argv = [sys.executable, "-m", "gunicorn", app, "--config", str(ROOT / "bench" / "gunicorn.conf.py"),
+        worker_class = worker_class or ("sync" if self.threads == 1 else "gthread")
+        conf = "gunicorn_gevent.conf.py" if worker_class == "gevent" else "gunicorn.conf.py"
+        argv = [sys.executable, "-m", "gunicorn", app, "--config", str(ROOT / "bench" / conf),
                 "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(self.threads),
-                "--worker-class", "sync" if self.threads == 1 else "gthread", "--log-level", "warning",
+                "--worker-class", worker_class, "--log-level", "warning",
                 "--backlog", "2048", "--timeout", "60", "--preload"]
         proc = self.spawn(argv, {**self.app_env(redis_url, port), **(env or {})}, name)
         startup = wait_http(f"http://127.0.0.1:{port}/readyz", proc=proc)
@@ -388,6 +393,96 @@ def median_row(rounds: list[dict], route: str) -> dict:
     return {**runs[ratios.index(median)], "round": ratios.index(median) + 1, "ratio": median, "ratios": ratios}
 
 
+# -- a slow or hanging provider --------------------------------------------------------------------------------
+PROVIDER_LATENCY = 0.25
+LATENCY_CONNECTIONS = 64  # requests in flight: enough to keep a worker busy through 250 ms waits
+HANG_SECONDS = 10.0  # every send's answer comes after this (past the send deadline)
+
+
+def provider_rows(stack: Stack, args, blocks: Blocks) -> dict:
+    """The service under its production worker (gevent): /request-code with Telnyx answering in 250 ms against
+    at once, in alternating rounds; then /healthz and /verify latency while every send hangs."""
+    workers = max(int(w) for w in args.workers.split(",") if w)
+    log(f"--- provider latency: {workers} gevent worker(s) ---")
+    port, _, proc = stack.gunicorn("otpservice.wsgi:app", workers, stack.redis.url, "service-gevent",
+                                   worker_class="gevent")
+    warm_up(port)
+    rounds = []
+    for number in range(args.rounds):
+        order = ("instant", "slow") if number % 2 == 0 else ("slow", "instant")
+        row = {}
+        for side in order:
+            requests.put(stack.sim_url + "/sim/latency", timeout=5,
+                         json={"seconds": PROVIDER_LATENCY if side == "slow" else 0})
+            count = min(args.max_requests, 4000)
+            bodies = request_code_lines(blocks.take(count), count)
+            lines = write_lines(stack.workdir, f"latency-{side}-{number}", bodies)
+            run = loadgen.run_wrk if args.loadgen == "wrk" else loadgen.run_python
+            row[side] = run(port=port, path=PATHS["request-code"], lines=lines, expect=EXPECT["request-code"],
+                            auth=CLIENT_KEY, duration=max(args.duration, 2.0), connections=LATENCY_CONNECTIONS,
+                            max_requests=count)
+        row["ratio"] = row["slow"]["rps"] / row["instant"]["rps"] if row["instant"]["rps"] else None
+        rounds.append(row)
+        log(f"latency round {number + 1}: instant {row['instant']['rps']:.0f}/s, 250 ms {row['slow']['rps']:.0f}/s")
+    requests.put(stack.sim_url + "/sim/latency", json={"seconds": 0}, timeout=5)
+    ratios = [r["ratio"] for r in rounds if r["ratio"] is not None]
+    hang = hanging_provider(stack, port, workers, blocks)
+    stack.stop_proc(proc)
+    return {"workers": workers, "rounds": rounds, "ratio": statistics.median(ratios) if ratios else None,
+            "hang": hang}
+
+
+def hanging_provider(stack: Stack, port: int, workers: int, blocks: Blocks) -> dict:
+    """Every send hangs for HANG_SECONDS; more /request-code than the workers' send slots run meanwhile, and
+    /healthz and /verify are timed one after the other."""
+    requests.delete(stack.sim_url + "/sim/faults", timeout=5)
+    requests.post(stack.sim_url + "/sim/faults", json={"mode": "timeout", "count": 10**9, "sleep": HANG_SECONDS},
+                  timeout=5)
+    base = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {CLIENT_KEY}"}
+    flood = 2 * workers * 50 + 20  # past OTP_SEND_CONCURRENCY's default of 50 per worker
+    block = blocks.take(flood)
+    statuses: dict[int, int] = {}
+    refused_seconds: list[float] = []
+
+    def request_code(i: int) -> None:
+        started = time.perf_counter()
+        answer = requests.post(base + "/request-code", json={"phone_number": memory.phone_for(block, i)},
+                               headers=auth, timeout=60)
+        statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+        if answer.status_code == 503:
+            refused_seconds.append(time.perf_counter() - started)
+
+    flooders = [threading.Thread(target=request_code, args=(i,)) for i in range(flood)]
+    for thread in flooders:
+        thread.start()
+    time.sleep(0.5)  # every slot is held by now
+    probes: dict[str, list[float]] = {"healthz": [], "verify": []}
+    session = requests.Session()
+    until = time.perf_counter() + 4.0
+    while time.perf_counter() < until:
+        for name in probes:
+            started = time.perf_counter()
+            if name == "healthz":
+                answer = session.get(base + "/healthz", timeout=30)
+            else:
+                answer = session.post(base + "/verify", json={"phone_number": "+13125550199", "code": "000000"},
+                                      headers=auth, timeout=30)
+            probes[name].append((time.perf_counter() - started) * 1000)
+            assert answer.status_code in (200, 404), answer.status_code
+    for thread in flooders:
+        thread.join()
+    requests.delete(stack.sim_url + "/sim/faults", timeout=5)
+    requests.post(stack.sim_url + "/sim/faults", json={"mode": "no_webhook", "count": 10**9}, timeout=5)
+
+    def p99(values: list[float]) -> float:
+        values = sorted(values)
+        return values[min(len(values) - 1, int(0.99 * len(values)))]
+    return {"flood": flood, "statuses": statuses, "p99_ms": {name: p99(v) for name, v in probes.items()},
+            "samples": {name: len(v) for name, v in probes.items()},
+            "refused_p99_s": p99(refused_seconds) if refused_seconds else None}
+
+
 # -- round trips ------------------------------------------------------------------------------------------
 def round_trips(stack: Stack, blocks: Blocks, count: int) -> dict:
     """Sequential requests through the counting proxy, one worker, after a warm-up; per-route bursts/request."""
@@ -537,6 +632,21 @@ def print_report(report: dict) -> None:
         if rt["webhook deliveryUpdate"]["service"]:
             out.append("webhook deliveryUpdate results (service): "
                        + results_text([rt["webhook deliveryUpdate"]["service"]]))
+    provider = report.get("provider")
+    if provider:
+        out.append(f"\n## A slow or hanging Telnyx ({provider['workers']} gevent workers, {LATENCY_CONNECTIONS} "
+                   "connections)")
+        out.append("| round | request-code req/s, Telnyx at once | with Telnyx at 250 ms | ratio |")
+        out.append("|---|---|---|---|")
+        for number, r in enumerate(provider["rounds"], 1):
+            out.append(f"| {number} | {r['instant']['rps']:.0f} | {r['slow']['rps']:.0f} | "
+                       f"{r['ratio']:.2f} |" if r["ratio"] is not None else f"| {number} | - | - | - |")
+        hang = provider["hang"]
+        out.append(f"every send hanging {HANG_SECONDS:.0f} s, {hang['flood']} /request-code at once: answers "
+                   + ", ".join(f"{k} ×{v}" for k, v in sorted(hang["statuses"].items()))
+                   + (f", the 503s in {hang['refused_p99_s']:.2f} s (p99)" if hang["refused_p99_s"] else ""))
+        out.append("meanwhile, one after the other: " + ", ".join(
+            f"{name} p99 {ms:.0f} ms ({hang['samples'][name]} requests)" for name, ms in hang["p99_ms"].items()))
     mem = report.get("memory")
     if mem:
         out.append("\n## Redis memory per pending verification "
@@ -586,6 +696,16 @@ def targets(report: dict) -> list[str]:
         one = report["memory"]["one_total"]
         lines.append(f"memory ≤ {MEMORY_TARGET} B per pending verification: MEMORY USAGE {one} B, used_memory growth "
                      f"up to {worst:.0f} B → {'held' if max(one, worst) <= MEMORY_TARGET else 'missed'}")
+    provider = report.get("provider")
+    if provider:
+        ratio = provider["ratio"]
+        lines.append(f"request-code with Telnyx at 250 ms ≥ {LATENCY_TARGET:.2f} of it with Telnyx at once (median "
+                     f"of {len(provider['rounds'])} rounds): " + (f"{ratio:.2f} → "
+                     f"{'held' if ratio >= LATENCY_TARGET else 'missed'}" if ratio is not None else "unavailable"))
+        worst = max(provider["hang"]["p99_ms"].values())
+        lines.append(f"/healthz and /verify p99 < {HANG_P99_TARGET_MS} ms while every send hangs: "
+                     + ", ".join(f"{k} {v:.0f} ms" for k, v in provider["hang"]["p99_ms"].items())
+                     + f" → {'held' if worst < HANG_P99_TARGET_MS else 'missed'}")
     starts = [t["startup"]["service"] for t in report["tables"]]
     lines.append(f"service start-up < {STARTUP_TARGET:.0f} s to ready: " +
                  ", ".join(f"{t['workers']}w {t['startup']['service']:.2f} s" for t in report["tables"]) +
@@ -619,6 +739,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--round-trip-requests", type=int, default=50, help="requests per route for round trips")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--env", action="append", default=[], help="extra KEY=VALUE for the service and floor")
+    parser.add_argument("--no-provider-rows", action="store_true",
+                        help="skip the slow and hanging Telnyx rows (about a minute)")
     parser.add_argument("--json", help="also write the full report as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, bodies)")
     args = parser.parse_args(argv)
@@ -646,6 +768,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for workers in [int(w) for w in args.workers.split(",") if w]:
             report["tables"].append(table_for(stack, workers, args, blocks))
+        if not args.no_provider_rows:
+            report["provider"] = provider_rows(stack, args, blocks)
         log("round trips")
         report["round_trips"] = round_trips(stack, blocks, args.round_trip_requests)
         sizes = tuple(int(n) for n in args.memory_sizes.split(",") if n)

@@ -12,6 +12,12 @@ import tempfile
 from otpservice.config import Settings
 
 settings = Settings.from_env()
+if settings.worker_class == "gevent":
+    # Before the app is imported and built (preload_app, below): its locks, queues and sockets must be gevent's,
+    # or one greenlet waiting on a real lock would stop every request of the worker.
+    from gevent import monkey
+
+    monkey.patch_all()
 
 # prometheus_client picks its storage when it is first imported, from PROMETHEUS_MULTIPROC_DIR. With
 # preload_app the master imports it (building the app) straight after reading this file, before any server
@@ -41,11 +47,13 @@ if OWN_METRICS_DIR:
     atexit.register(remove_own_metrics_dir)
 
 bind = f"{settings.host}:{settings.port}"
-# I/O-bound work (Redis, Telnyx): processes for the cores, threads to wait on the network.
+# I/O-bound work (Redis, Telnyx): processes for the cores, and in each a greenlet per request (gevent), so a
+# send waiting on Telnyx holds only its own request; OTP_SEND_CONCURRENCY bounds those waits (bench/RESULTS.md).
 workers = settings.workers or multiprocessing.cpu_count() * 2 + 1
-worker_class = "gthread"
+worker_class = settings.worker_class
+worker_connections = settings.worker_connections
 threads = settings.threads
-# Above the Telnyx timeout, so a slow provider gives a 503, not a killed worker.
+# Above the send deadline, so a slow provider gives an answer, not a killed worker.
 timeout = settings.worker_timeout
 graceful_timeout = settings.worker_timeout
 keepalive = 5

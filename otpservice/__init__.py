@@ -36,8 +36,8 @@ def create_app(settings=None, *, redis_client=None, sender=None, clock: Callable
     if services.totp is not None:
         app.register_blueprint(totp.bp)
     http.register_error_handlers(app)
-    if services.scheduler is not None:
-        app.wsgi_app = services.scheduler.middleware(app.wsgi_app)
+    for job in services.background():
+        app.wsgi_app = job.middleware(app.wsgi_app)
     app.wsgi_app = http.RequestEnvelope(app.wsgi_app, services)
     return app
 
@@ -57,7 +57,7 @@ def metrics_dir(configured: str) -> str:
 
 
 def start_background(app: Flask) -> None:
-    """Start the app's background work (the opt-out sync) in this process, once: call it where requests are served."""
-    scheduler = app.extensions["otpservice"].scheduler
-    if scheduler is not None:
-        scheduler.start()
+    """Start the app's background work (the opt-out sync, the reconciler) in this process, once: call it where
+    requests are served."""
+    for job in app.extensions["otpservice"].background():
+        job.start()

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from otpservice.vocabulary import ENDPOINTS
 
 ENVIRONMENTS = ("sandbox", "production")
+WORKER_CLASSES = ("gevent", "gthread")
 MIN_DIGITS, MAX_DIGITS = 6, 10
 MAX_CODE_TTL = 600  # NIST SP 800-63B: an out-of-band code lives at most 10 minutes
 MAX_ATTEMPTS_CEILING = 5  # security bar: at most 5 wrong attempts per code
@@ -118,7 +119,13 @@ class Settings:
     telnyx_base_url: str = setting("OTP_TELNYX_BASE_URL", "https://api.telnyx.com/v2", "Telnyx API base URL")
     telnyx_public_key: str = setting("OTP_TELNYX_PUBLIC_KEY", "",
                                      "base64 Ed25519 public key that signs Telnyx webhooks")
-    telnyx_timeout: float = setting("OTP_TELNYX_TIMEOUT", 10.0, "seconds to wait for Telnyx's answer", parse=float)
+    telnyx_timeout: float = setting("OTP_TELNYX_TIMEOUT", 2.5,
+                                    "seconds to wait for Telnyx's answer to one attempt of a send", parse=float)
+    telnyx_send_deadline: float = setting(
+        "OTP_TELNYX_SEND_DEADLINE", 6.0,
+        "seconds a send may take, retries included (a timeout, a 5xx or a 429 is retried with the same "
+        "Idempotency-Key and bytes, at most 3 attempts); past it the answer says the text may still arrive",
+        parse=float)
     send_endpoint: str = setting("OTP_SEND_ENDPOINT", "messages",
                                  "`messages` (from OTP_TELNYX_FROM) or `number_pool` (messaging profile)")
     failover_endpoint: str = setting("OTP_FAILOVER_ENDPOINT", "",
@@ -127,6 +134,13 @@ class Settings:
     telnyx_messaging_profile_id: str = setting("OTP_TELNYX_MESSAGING_PROFILE_ID", "",
                                                "messaging profile (number pool, alphanumeric sender, opt-out sync)")
     webhook_url: str = setting("OTP_WEBHOOK_URL", "", "public URL of this service's /webhooks/telnyx")
+    webhook_failover_url: str = setting(
+        "OTP_WEBHOOK_FAILOVER_URL", "",
+        "a second URL of /webhooks/telnyx (another host or region) Telnyx tries when the first fails its retries")
+    reconcile_after: int = setting(
+        "OTP_RECONCILE_AFTER", 900,
+        "seconds after which a send with no final delivery status is looked up with Telnyx (GET /messages/{id}); "
+        "0: never", parse=int)
     webhook_event_ttl: int = setting("OTP_WEBHOOK_EVENT_TTL", 86400,
                                      "seconds a webhook event id is remembered: its retries and replays are no-ops "
                                      "(at least 600)", parse=int)
@@ -136,7 +150,16 @@ class Settings:
     max_body_bytes: int = setting("OTP_MAX_BODY_BYTES", 65536, "largest request body accepted", parse=int)
     log_level: str = setting("OTP_LOG_LEVEL", "INFO", "log level")
     workers: int = setting("OTP_WORKERS", 0, "gunicorn worker processes; 0: 2 x CPU cores + 1", parse=int)
-    threads: int = setting("OTP_THREADS", 4, "threads per gunicorn worker", parse=int)
+    worker_class: str = setting(
+        "OTP_WORKER_CLASS", "gevent",
+        "gunicorn worker: `gevent` (a greenlet per request: a slow Telnyx holds no other request) or `gthread`")
+    worker_connections: int = setting("OTP_WORKER_CONNECTIONS", 1000,
+                                      "requests a gevent worker serves at once", parse=int)
+    threads: int = setting("OTP_THREADS", 4, "threads per gthread worker", parse=int)
+    send_concurrency: int = setting(
+        "OTP_SEND_CONCURRENCY", 50,
+        "sends to Telnyx in flight at once per process; past it /request-code answers 503 provider_unavailable "
+        "at once, reserving nothing", parse=int)
     worker_timeout: int = setting("OTP_WORKER_TIMEOUT", 30,
                                   "seconds a request may take before gunicorn restarts its worker", parse=int)
     metrics_dir: str = setting("OTP_METRICS_DIR", "",
@@ -253,11 +276,21 @@ class Settings:
             raise ConfigError("OTP_REDIS_WAIT_REPLICAS needs OTP_REDIS_URL: the embedded store has no replicas")
         if not 0 < self.redis_wait_timeout <= 10:
             raise ConfigError("OTP_REDIS_WAIT_TIMEOUT must be above 0 and at most 10 seconds")
+        if self.reconcile_after < 0 or self.reconcile_after > 86400:
+            raise ConfigError("OTP_RECONCILE_AFTER must be 0 (off) to 86400 seconds: Telnyx keeps a message "
+                              "10 days, the service a send as long as its record")
         if self.webhook_event_ttl < 600:  # a replay can come within ±300 s of the signed timestamp
             raise ConfigError("OTP_WEBHOOK_EVENT_TTL must be at least 600 seconds")
-        if self.workers < 0 or self.threads < 1 or self.worker_timeout <= self.telnyx_timeout:
+        if self.workers < 0 or self.threads < 1 or self.worker_timeout <= self.telnyx_send_deadline:
             raise ConfigError("OTP_WORKERS must be >= 0, OTP_THREADS >= 1 and OTP_WORKER_TIMEOUT above "
-                              "OTP_TELNYX_TIMEOUT")
+                              "OTP_TELNYX_SEND_DEADLINE")
+        if self.worker_class not in WORKER_CLASSES:
+            raise ConfigError(f"OTP_WORKER_CLASS must be one of {WORKER_CLASSES}, not {self.worker_class!r}")
+        if self.worker_connections < 1 or self.send_concurrency < 1:
+            raise ConfigError("OTP_WORKER_CONNECTIONS and OTP_SEND_CONCURRENCY must be at least 1")
+        if not 0 < self.telnyx_timeout <= self.telnyx_send_deadline <= 30:
+            raise ConfigError("OTP_TELNYX_TIMEOUT must be above 0 and at most OTP_TELNYX_SEND_DEADLINE, itself at "
+                              "most 30 seconds")
         for name, value in (("OTP_SEND_ENDPOINT", self.send_endpoint),
                             ("OTP_FAILOVER_ENDPOINT", self.failover_endpoint or "messages")):
             if value not in ENDPOINTS:

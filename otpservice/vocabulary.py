@@ -43,8 +43,8 @@ LIMIT_POLICIES = ("resend_cooldown", "phone_number", "phone_number_daily", "phon
                   "number_prefix", "country", "global", "verify_client_ip", "admin_client_ip")
 
 # -- sends -----------------------------------------------------------------------------------------------
-# How a hand-over to the provider ended, as metrics count it.
-SEND_OUTCOMES = ("accepted", "unavailable", "opted_out", "invalid_number", "provider_error")
+# How a hand-over to the provider ended, as metrics count it (unanswered: no definite answer in the deadline).
+SEND_OUTCOMES = ("accepted", "unavailable", "unanswered", "opted_out", "invalid_number", "provider_error")
 # What a send's result means for its verification (storage's send_result script):
 #   sent: the provider took it; failed: surely not sent, the cooldown is given back;
 #   uncertain: no answer, the text may arrive (code and cooldown kept); dead: nothing can ever reach the number.
@@ -62,7 +62,7 @@ KEYWORDS = ("STOP", "START")
 OPT_OUT_SOURCES = ("inbound_stop", "telnyx", "send_rejected", "admin")
 
 # -- the provider's API ----------------------------------------------------------------------------------
-PROVIDER_OPERATIONS = ("send_message", "send_number_pool", "list_opt_outs")
+PROVIDER_OPERATIONS = ("send_message", "send_number_pool", "list_opt_outs", "retrieve_message")
 PROVIDER_CALL_OUTCOMES = ("2xx", "4xx", "5xx", "timeout", "connection_error", "error")
 
 # -- the store -------------------------------------------------------------------------------------------

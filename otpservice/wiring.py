@@ -17,10 +17,11 @@ from typing import Any
 
 from otpservice.config import ConfigError, Settings
 from otpservice.errors import StoreUnavailable
-from otpservice.core.delivery import DeliveryService
+from otpservice.core.delivery import DeliveryService, ReconcileScheduler
 from otpservice.core.health import Readiness, redis_problems
 from otpservice.core.idempotency import Idempotency
 from otpservice.core.optouts import OptOutService, SyncScheduler
+from otpservice.core.periodic import Periodic
 from otpservice.core.sendgate import Rate, SendGate
 from otpservice.core.throttle import FailureBudget
 from otpservice.core.totp import TotpService, sealing_key
@@ -28,6 +29,7 @@ from otpservice.core.verification import VerificationService
 from otpservice.observability.metrics import Metrics, NullMetrics
 from otpservice.sending.fixed import FixedCodeSender
 from otpservice.sending.routing import Router
+from otpservice.sending.slots import SendSlots
 from otpservice.sending.telnyx.client import TelnyxClient
 from otpservice.sending.telnyx.webhooks import TelnyxWebhooks
 from otpservice.storage.budgets import BudgetStore
@@ -59,6 +61,11 @@ class Services:
     admin_failures: FailureBudget
     totp: TotpService | None = None
     scheduler: SyncScheduler | None = None
+    reconciler: ReconcileScheduler | None = None
+
+    def background(self) -> list[Periodic]:
+        """The background work each serving process runs (started by create_app's middleware or gunicorn)."""
+        return [job for job in (self.scheduler, self.reconciler) if job is not None]
 
 
 def telnyx_client(settings: Settings, *, metrics: Metrics | NullMetrics | None = None) -> TelnyxClient:
@@ -67,7 +74,9 @@ def telnyx_client(settings: Settings, *, metrics: Metrics | NullMetrics | None =
         raise ConfigError("OTP_TELNYX_API_KEY is required to send texts (`make run` wires the simulator's own)")
     try:
         return TelnyxClient(api_key=settings.telnyx_api_key, base_url=settings.telnyx_base_url,
-                            timeout=(CONNECT_TIMEOUT, settings.telnyx_timeout), metrics=metrics)
+                            timeout=(min(CONNECT_TIMEOUT, settings.telnyx_timeout), settings.telnyx_timeout),
+                            send_deadline=settings.telnyx_send_deadline, pool_size=settings.send_concurrency,
+                            metrics=metrics)
     except ValueError as exc:
         raise ConfigError(f"OTP_TELNYX_BASE_URL: {exc}") from None
 
@@ -92,7 +101,7 @@ def build(settings: Settings, *, redis_client: Any = None, sender: TelnyxClient 
     telnyx = sender or telnyx_client(settings, metrics=metrics)
     stores = dict(metrics=metrics)
     durable = dict(replicas=settings.wait_replicas, wait_timeout_ms=int(settings.redis_wait_timeout * 1000))
-    verification_store = VerificationStore(client, **stores, **durable)
+    verification_store = VerificationStore(client, **stores, **durable, retention_ms=settings.record_retention * 1000)
     optout_store = OptOutStore(client, **stores)
     budgets = BudgetStore(client, **stores)
     gate = SendGate(settings=settings, optouts=optout_store, budgets=budgets, metrics=metrics)
@@ -109,10 +118,13 @@ def build(settings: Settings, *, redis_client: Any = None, sender: TelnyxClient 
                                           test_sender=FixedCodeSender(), router=Router.from_settings(settings),
                                           optouts=optout_store, clock=clock, metrics=metrics,
                                           client_failures=failures("verify_client_ip",
-                                                                   settings.limit_verify_failures_ip)),
+                                                                   settings.limit_verify_failures_ip),
+                                          slots=SendSlots(settings.send_concurrency)),
         delivery=DeliveryService(decoder=TelnyxWebhooks(settings.telnyx_public_key),
                                  store=DeliveryStore(client, **stores), optouts=optout_store,
-                                 event_ttl=settings.webhook_event_ttl, clock=clock, metrics=metrics),
+                                 event_ttl=settings.webhook_event_ttl, lookup=telnyx,
+                                 reconcile_after=settings.reconcile_after, retention=settings.record_retention,
+                                 clock=clock, metrics=metrics),
         optouts=optouts,
         idempotency=Idempotency(store=IdempotencyStore(client, **stores), ttl=settings.idempotency_ttl),
         readiness=Readiness(settings=settings, store=verification_store),
@@ -121,9 +133,12 @@ def build(settings: Settings, *, redis_client: Any = None, sender: TelnyxClient 
     if settings.totp_enabled:
         services.totp = TotpService(settings=settings, store=TotpStore(client, **stores, **durable),
                                     key=sealing_key(settings), clock=clock, metrics=metrics)
+    # Not started here: this may be a gunicorn master that preloads the app and forks (no thread survives).
     if settings.optout_sync_interval > 0:
-        # Not started here: this may be a gunicorn master that preloads the app and forks (no thread survives).
         services.scheduler = SyncScheduler(optouts, settings.optout_sync_interval)
+    if settings.reconcile_after > 0:
+        # A turn a quarter of the wait, between 30 s and 5 min: a send is looked up soon after it is due.
+        services.reconciler = ReconcileScheduler(services.delivery, min(300, max(30, settings.reconcile_after // 4)))
     return services
 
 

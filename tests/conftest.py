@@ -84,6 +84,7 @@ def make_app(redis_url, sim, clock, settings_overrides, sim_signing_key):
                       telnyx_public_key=public_key_b64(sim_signing_key), telnyx_from="+13125550100",
                       telnyx_messaging_profile_id=PROFILE_ID, webhook_url="", telnyx_timeout=1.0)
         values["optout_sync_interval"] = 0  # no background sync thread in tests (a test may override)
+        values["reconcile_after"] = 0  # nor a reconciler
         # Many tests authenticate wrongly on purpose, all from one address: the throttle has its own tests.
         values["limit_admin_failures"] = "1000000/minute"
         values.update(settings_overrides)

@@ -16,12 +16,15 @@ from otpservice import vocabulary
 from otpservice.core import phones
 from otpservice.errors import InvalidPhoneNumber, InvalidRequest, InvalidSignature
 from otpservice.observability.metrics import Metrics, NullMetrics
-from otpservice.sending.base import DeliveryReceipt, InboundMessage, WebhookDecoder, WebhookSignatureError
+from otpservice.core.periodic import Periodic
+from otpservice.sending.base import DeliveryReceipt, InboundMessage, MessageLookup, SendError, WebhookDecoder, \
+    WebhookSignatureError
 from otpservice.storage.deliveries import MESSAGE_ID_MAX, DeliveryStore
 from otpservice.storage.optouts import OptOutStore
 
 log = logging.getLogger(__name__)
 
+RECONCILE_BATCH = 100  # sends looked up per turn, oldest first
 STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_KEYWORDS = frozenset({"START", "UNSTOP"})
 
@@ -56,8 +59,12 @@ class DeliveryService:
     """Receive a provider's webhook: verify it, then update a send's delivery or the opt-out registry."""
 
     def __init__(self, *, decoder: WebhookDecoder, store: DeliveryStore, optouts: OptOutStore, event_ttl: int,
+                 lookup: MessageLookup | None = None, reconcile_after: int = 0, retention: int = 86400,
                  clock: Callable[[], float] = time.time, metrics: Metrics | NullMetrics | None = None) -> None:
         self.decoder = decoder
+        self.lookup = lookup
+        self.reconcile_after_ms = reconcile_after * 1000
+        self.retention_ms = retention * 1000
         self.store = store
         self.optouts = optouts
         self.event_ttl_ms = event_ttl * 1000
@@ -139,3 +146,48 @@ class DeliveryService:
         self.metrics.inbound_keyword(word)
         log.info("inbound keyword", extra={"phone": number.masked, "keyword": word})
         return "opted_out" if word == "STOP" else "opted_in"
+
+    # -- receipts that never came --------------------------------------------------------------------------
+    def reconcile(self) -> dict[str, int]:
+        """Ask the provider about the sends still without a final status OTP_RECONCILE_AFTER after they left,
+        and apply what it says through the same forward-only update as a receipt. A send the provider no longer
+        knows, or older than its record, leaves the list; one still in flight stays for the next turn."""
+        now_ms = int(self.clock() * 1000)
+        done = {"looked_up": 0, "updated": 0, "settled": 0}
+        for phone, message_id, sent_at_ms in self.store.pending_sends(sent_before_ms=now_ms - self.reconcile_after_ms,
+                                                                      limit=RECONCILE_BATCH):
+            if sent_at_ms < now_ms - self.retention_ms:
+                self.store.settle(phone, message_id)  # the record is gone: nothing left to update
+                done["settled"] += 1
+                continue
+            try:
+                state = self.lookup.message_state(message_id)
+            except SendError as exc:
+                log.warning("reconcile lookup failed", extra={"error": type(exc).__name__, "code": exc.code})
+                break  # the provider is down or refusing: the next turn tries again
+            done["looked_up"] += 1
+            if state is None:
+                self.store.settle(phone, message_id)
+                done["settled"] += 1
+                continue
+            outcome = self.store.apply_update(phone, message_id=message_id, event_id=f"reconcile:{message_id}:"
+                                              f"{state.status}", status=state.status, errors=state.errors,
+                                              now_ms=now_ms, event_ttl_ms=self.event_ttl_ms)
+            self.metrics.reconciled(state.status, outcome.outcome)
+            if outcome.outcome == "updated":
+                done["updated"] += 1
+                self.metrics.delivery_status(state.status)
+                log.info("delivery status reconciled", extra={"verification_id": outcome.verification_id,
+                                                              "send_number": outcome.send_number,
+                                                              "status": state.status})
+            if outcome.outcome == "unknown_message" and state.status not in vocabulary.TERMINAL_STATUSES:
+                self.store.settle(phone, message_id)  # no retained send to update: stop asking
+        return done
+
+
+class ReconcileScheduler(Periodic):
+    """The reconciler, every `interval` seconds in whichever serving process takes the lock."""
+
+    def __init__(self, service: DeliveryService, interval: int) -> None:
+        super().__init__("delivery reconciler", interval, service.store.take_reconcile_lock, service.reconcile)
+        self.service = service

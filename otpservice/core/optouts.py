@@ -10,25 +10,21 @@ newer than the sync's start. `inbound_stop` and `admin` records are ours and nev
 is removed unless the whole list was read: a failed page fails the sync and changes nothing.
 
 `SyncScheduler` runs a sync every OTP_OPTOUT_SYNC_INTERVAL seconds in whichever process takes a Redis lock
-that lasts the interval, so many workers sync once between them. Its thread starts in a process that serves,
-never where the app is built: a gunicorn master that preloads the app builds it, then forks the workers, and
-a fork keeps no thread.
+that lasts the interval, so many workers sync once between them (core/periodic.py).
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import logging
-import os
-import random
 import re
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from otpservice.core import phones
+from otpservice.core.periodic import Periodic
 from otpservice.errors import InvalidRequest, ProviderError, ProviderUnavailable, ServiceError
 from otpservice.observability.metrics import Metrics, NullMetrics
 from otpservice.sending.base import OptOutList, SendError
@@ -168,57 +164,9 @@ class OptOutService:
         return 0
 
 
-class SyncScheduler:
-    """A daemon thread per serving process that syncs every `interval` seconds when it wins the Redis lock.
-
-    Nothing starts at construction. `start()` starts this process's thread, once per process: gunicorn's
-    post_worker_init calls it in each worker (config/gunicorn.conf.py), and `middleware()` calls it on the
-    first request under any other server.
-    """
+class SyncScheduler(Periodic):
+    """The opt-out sync, every `interval` seconds in whichever serving process takes the lock."""
 
     def __init__(self, service: OptOutService, interval: int) -> None:
+        super().__init__("opt-out sync", interval, service.store.take_sync_lock, service.sync)
         self.service = service
-        self.interval = interval
-        self.pid = 0  # the process whose thread runs: after a fork, the child's pid differs and it has none
-        self.stopped = threading.Event()
-        self.thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def start(self) -> SyncScheduler:
-        """Start this process's thread unless it runs already; a forked child starts its own."""
-        with self._lock:
-            if self.pid != os.getpid():
-                self.stopped = threading.Event()
-                self.thread = threading.Thread(target=self._loop, name="optout-sync", daemon=True)
-                self.thread.start()
-                self.pid = os.getpid()
-        return self
-
-    def middleware(self, wsgi_app: Callable) -> Callable:
-        """`wsgi_app` that first starts this process's thread if need be."""
-        def serve(environ, start_response):
-            if self.pid != os.getpid():
-                self.start()
-            return wsgi_app(environ, start_response)
-        return serve
-
-    def stop(self) -> None:
-        self.stopped.set()
-
-    def run_once(self) -> bool:
-        """Sync if no process has in this interval; the lock expires with the interval, never released early."""
-        won = self.service.store.take_sync_lock(self.interval * 1000)
-        if won:
-            self.service.sync()
-        return won
-
-    def _loop(self) -> None:
-        log.info("opt-out sync thread started", extra={"pid": os.getpid(), "interval": self.interval})
-        # A random first delay spreads workers started together; later ones follow the interval.
-        delay = random.uniform(1, max(1, min(30, self.interval)))
-        while not self.stopped.wait(delay):
-            try:
-                self.run_once()
-            except Exception as exc:  # the thread must outlive a Redis or provider outage
-                log.warning("opt-out sync failed: %s", type(exc).__name__)
-            delay = self.interval * random.uniform(1.0, 1.1)  # past the lock's expiry

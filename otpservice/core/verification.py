@@ -27,6 +27,7 @@ from otpservice.sending.base import InvalidRecipient, OutboundMessage, Recipient
     Sender, SentMessage
 from otpservice.sending.base import ProviderUnavailable as SendUnavailable
 from otpservice.sending.routing import Router
+from otpservice.sending.slots import NoSendSlot, SendSlots
 from otpservice.storage.optouts import OptOutStore
 from otpservice.storage.verifications import Reservation, Verification, VerificationStore
 
@@ -76,7 +77,8 @@ class VerificationService:
 
     def __init__(self, *, settings: Settings, store: VerificationStore, gate: SendGate, sender: Sender,
                  test_sender: Sender, router: Router, optouts: OptOutStore, client_failures: FailureBudget,
-                 clock: Callable[[], float] = time.time, metrics: Metrics | NullMetrics | None = None) -> None:
+                 slots: SendSlots, clock: Callable[[], float] = time.time,
+                 metrics: Metrics | NullMetrics | None = None) -> None:
         self.settings = settings
         self.store = store
         self.gate = gate
@@ -85,6 +87,7 @@ class VerificationService:
         self.router = router
         self.optouts = optouts
         self.client_failures = client_failures  # wrong codes per client address (OTP_LIMIT_VERIFY_FAILURES_IP)
+        self.slots = slots  # sends in flight in this process (OTP_SEND_CONCURRENCY)
         self.clock = clock
         self.metrics = metrics or NullMetrics()
         self.test_numbers = load_test_numbers(settings)
@@ -105,7 +108,24 @@ class VerificationService:
 
     # -- request a code --------------------------------------------------------------------------------
     def request_code(self, req: CodeRequest) -> dict[str, Any]:
-        """Run the checks, reserve a send, text a fresh code; returns the 202 body or raises."""
+        """Run the checks, reserve a send, text a fresh code; returns the 202 body or raises.
+
+        A send slot is taken first (test numbers send nothing and take none): with every slot held by a slow
+        provider the request is refused at once, having reserved and spent nothing.
+        """
+        if req.number.e164 in self.test_numbers:
+            return self._request_code(req)
+        try:
+            with self.slots.hold():
+                return self._request_code(req)
+        except NoSendSlot as exc:
+            self.metrics.send_slots_exhausted()
+            log.warning("send refused: every send slot is taken (the provider is slow)",
+                        extra={"phone": req.number.masked, "slots": self.slots.limit})
+            raise ProviderUnavailable("Every send to the SMS provider is busy: try again in a moment.",
+                                      retry_after=exc.retry_after) from None
+
+    def _request_code(self, req: CodeRequest) -> dict[str, Any]:
         s = self.settings
         now = self.clock()
         now_ms = int(now * 1000)
@@ -147,13 +167,21 @@ class VerificationService:
         s = self.settings
         text = messages.render(code=code, app_name=s.app_name, ttl_seconds=s.code_ttl, locale=req.locale,
                                region=req.number.region)
-        message = OutboundMessage(to=req.number.e164, text=text, route=route, webhook_url=s.webhook_url or None)
+        # The send's own Idempotency-Key: a retry of this send is recognised as one; the next send (a resend) is not.
+        key = f"{reservation.verification_id}-{reservation.send_count}"
+        message = OutboundMessage(to=req.number.e164, text=text, route=route, idempotency_key=key,
+                                  webhook_url=s.webhook_url or None,
+                                  webhook_failover_url=s.webhook_failover_url or None)
         record = dict(verification_id=reservation.verification_id, send_number=reservation.send_count,
                       endpoint=route.endpoint, now_ms=now_ms)
         try:
             sent = (self.test_sender if test_number else self.sender).send(message)
         except SendError as exc:
             self._record_failure(exc, req, record)
+            if isinstance(exc, SendUnavailable) and exc.unanswered:
+                # No definite answer within the deadline: the text may still arrive, and its code is valid. The
+                # caller hears so (delivery status unknown) and the cooldown holds, so no second text chases it.
+                return SentMessage(message_id=None, status=vocabulary.UNKNOWN_STATUS)
             raise self._contract_error(exc) from exc
         if test_number:
             self.metrics.test_number_used()
@@ -163,7 +191,8 @@ class VerificationService:
         else:
             self.metrics.code_sent(route.endpoint)
         try:
-            self.store.record_send(outcome="sent", message_id=sent.message_id, delivery_status=sent.status, **record)
+            self.store.record_send(outcome="sent", message_id=sent.message_id, delivery_status=sent.status,
+                                   phone=req.number.e164, **record)
         except StoreUnavailable:
             # The text is out and its verification (with the code hash) was stored before the send: the user
             # can still verify. Only the send's result is lost (its receipts will find no send), so answer 202.
@@ -190,6 +219,11 @@ class VerificationService:
         if isinstance(exc, RecipientOptedOut):
             self.optouts.add(req.number.e164, "send_rejected", now_ms=record["now_ms"],
                              messaging_profile_id=self.settings.telnyx_messaging_profile_id or None)
+        if outcome == "uncertain":
+            self.metrics.send_unanswered(record["endpoint"])
+            log.warning("send unconfirmed: no answer within the deadline, the text may still arrive",
+                        extra={"verification_id": record["verification_id"], "phone": req.number.masked})
+            return
         self.metrics.send_failed(record["endpoint"], exc.outcome)
         log.warning("send failed", extra={"verification_id": record["verification_id"], "phone": req.number.masked,
                                           "provider_code": exc.code, "error": type(exc).__name__})

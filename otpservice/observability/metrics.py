@@ -22,7 +22,8 @@ from otpservice import vocabulary as v
 log = logging.getLogger(__name__)
 
 OTHER = "other"
-CODE_REQUEST_OUTCOMES = ("sent", "refused", "send_failed")
+# unconfirmed: the send had no definite answer within its deadline (answered 202, delivery status unknown).
+CODE_REQUEST_OUTCOMES = ("sent", "refused", "send_failed", "unconfirmed")
 HTTP_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
 SYNC_CHANGES = ("added", "removed")
 # Seconds from send to carrier-confirmed delivery: most texts land in seconds, a slow carrier in minutes.
@@ -55,6 +56,8 @@ class Metrics:
                              ["endpoint", "outcome"], registry=r)
         self.unrecorded = Counter("otp_sends_unrecorded", "Texts the provider took whose result Redis could not "
                                   "record (their receipts will find no send)", registry=r)
+        self.slots_exhausted = Counter("otp_send_slots_exhausted", "Code requests refused at once because every "
+                                       "send slot of the process was taken (OTP_SEND_CONCURRENCY)", registry=r)
         self.test_numbers = Counter("otp_test_number_uses", "Code requests for OTP_TEST_NUMBERS (nothing sent)",
                                     registry=r)
         self.verifications = Counter("otp_verifications", "Code checks by result and channel",
@@ -69,6 +72,9 @@ class Metrics:
                                           "Webhooks refused for their signature, by reason", ["reason"], registry=r)
         self.keywords = Counter("otp_inbound_keywords", "Inbound STOP/START keywords applied", ["keyword"],
                                 registry=r)
+        self.reconciliations = Counter("otp_reconciled_sends", "Sends whose status was looked up with the provider "
+                                       "(no receipt in OTP_RECONCILE_AFTER), by status and what it did",
+                                       ["status", "result"], registry=r)
         self.syncs = Counter("otp_optout_syncs", "Completed syncs of the provider's opt-out list", registry=r)
         self.sync_changes = Counter("otp_optout_sync_changes", "Local opt-out records a sync added or removed",
                                     ["change"], registry=r)
@@ -105,6 +111,13 @@ class Metrics:
         self.sends.labels(bounded(endpoint, v.ENDPOINTS, "endpoint"),
                           bounded(outcome, v.SEND_OUTCOMES, "outcome")).inc()
 
+    def send_unanswered(self, endpoint: str) -> None:
+        self.code_requests.labels("unconfirmed").inc()
+        self.sends.labels(bounded(endpoint, v.ENDPOINTS, "endpoint"), "unanswered").inc()
+
+    def send_slots_exhausted(self) -> None:
+        self.slots_exhausted.inc()
+
     def send_unrecorded(self) -> None:
         self.unrecorded.inc()
 
@@ -132,6 +145,11 @@ class Metrics:
 
     def inbound_keyword(self, keyword: str) -> None:
         self.keywords.labels(bounded(keyword, v.KEYWORDS, "keyword")).inc()
+
+    def reconciled(self, status: str, result: str) -> None:
+        """A send looked up with the provider because its receipt had not come (`result`: what applying it did)."""
+        self.reconciliations.labels(bounded(status, v.DELIVERY_STATUSES, "status"),
+                                    bounded(result, v.WEBHOOK_RESULTS, "result")).inc()
 
     def optout_sync(self, *, added: int, removed: int) -> None:
         self.syncs.inc()

@@ -81,6 +81,22 @@ def clear_faults() -> Any:
     return "", 204
 
 
+@bp.get("/latency")
+def latency() -> Any:
+    """How long every send takes to answer."""
+    return jsonify({"data": {"seconds": current_sim().state.latency}})
+
+
+@bp.put("/latency")
+def set_latency() -> Any:
+    """Make every send answer `seconds` late (0: at once), as a provider under load would."""
+    seconds = _json_object().get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 60:
+        return _bad("seconds", "seconds must be a number 0-60.", missing=seconds is None)
+    current_sim().state.latency = float(seconds)
+    return jsonify({"data": {"seconds": float(seconds)}})
+
+
 @bp.get("/public-key")
 def public_key() -> Any:
     """The key the simulator's webhooks verify with (OTP_TELNYX_PUBLIC_KEY)."""

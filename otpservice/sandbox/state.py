@@ -6,6 +6,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from otpservice.sandbox.idempotency import IdempotencyKeys
+
 FAULT_MODES = frozenset(
     {
         "http_500",
@@ -46,6 +48,8 @@ class SimState:
         self.requests: list[dict[str, Any]] = []
         self.webhooks: list[dict[str, Any]] = []
         self.last_webhook_url: str | None = None
+        self.idempotency = IdempotencyKeys()
+        self.latency = 0.0  # seconds every send takes to answer (a provider under load)
 
     def reset(self) -> None:
         """Forget everything (between tests)."""
@@ -56,6 +60,8 @@ class SimState:
             self.requests.clear()
             self.webhooks.clear()
             self.last_webhook_url = None
+            self.latency = 0.0
+        self.idempotency.clear()
 
     def take_fault(self, to: str) -> Fault | None:
         """Consume one use of the fault for `to`: one aimed at that number first, else one for any number."""

@@ -10,10 +10,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, make_response, request
 from jsonschema.exceptions import best_match
 
-from otpservice.sandbox import payloads
+from otpservice.sandbox import idempotency, payloads
 from otpservice.sandbox.simulator import (
     CODE_AUTH,
     CODE_BAD_REQUEST,
@@ -46,6 +46,7 @@ def record_and_authenticate() -> Any:
             "path": request.path,
             "query_string": request.query_string.decode("utf-8", "replace"),
             "body": request.get_data(cache=True).decode("utf-8", "replace"),
+            "idempotency_key": request.headers.get("Idempotency-Key"),
             "received_at": payloads.iso(sim.clock()),
         }
     )
@@ -134,6 +135,32 @@ def _fault_response(sim: Simulator, mode: str, from_: str, to: str) -> Any | Non
 @bp.post("/messages", defaults={"endpoint": "messages"})
 @bp.post("/messages/number_pool", defaults={"endpoint": "number_pool"})
 def send(endpoint: str) -> Any:
+    """A send, under Telnyx's Idempotency-Key rules when the request carries one (sandbox/idempotency.py)."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return send_once(endpoint)
+    if not idempotency.KEY_RE.fullmatch(key):
+        return telnyx_error(422, CODE_INVALID_VALUE, "Invalid value",
+                            "Idempotency-Key must be 1-255 letters, digits, '-', '_' or ':'.",
+                            parameter="Idempotency-Key")
+    sim = current_sim()
+    fingerprint = idempotency.fingerprint(request.method, request.path, request.get_data(cache=True))
+    replay = sim.state.idempotency.begin(key, fingerprint, now=sim.clock())
+    if replay is idempotency.MISMATCH:
+        return telnyx_error(422, CODE_INVALID_VALUE, "Invalid value",
+                            "This Idempotency-Key was used with another request body.",
+                            parameter="Idempotency-Key")
+    if replay is not None:
+        status, payload = replay
+        return jsonify(payload), status
+    answer = send_once(endpoint)
+    response = answer if isinstance(answer, Response) else make_response(answer)
+    sim.state.idempotency.finish(key, fingerprint, response.status_code, response.get_json(silent=True),
+                                 now=sim.clock())
+    return response
+
+
+def send_once(endpoint: str) -> Any:
     """Send one SMS: validate as Telnyx does, apply an armed fault, queue it and schedule its webhooks."""
     sim = current_sim()
     try:
@@ -184,6 +211,8 @@ def send(endpoint: str) -> Any:
         # Real Telnyx may accept a request whose answer never reaches us: sleep past the client's read
         # timeout, then send anyway, so a test sees what a blind retry would cost.
         time.sleep(fault.sleep if fault.sleep is not None else sim.timeout_sleep)
+    elif sim.state.latency:
+        time.sleep(sim.state.latency)  # every send answers this late (POST /sim/latency), faults or not
     if sim.state.is_opted_out(to, profile_id):
         return opted_out(from_, to)
 

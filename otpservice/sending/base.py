@@ -25,12 +25,15 @@ class Route:
 
 @dataclass(frozen=True)
 class OutboundMessage:
-    """One text to send."""
+    """One text to send. `idempotency_key` names this send (the verification and its send number): a retry of
+    it carries the same key and the same bytes, so the provider sends it once whatever happens to the answers."""
 
     to: str = field(repr=False)  # an E.164 number: kept out of repr, so logging the object never shows it
     text: str = field(repr=False)  # holds the code
     route: Route
+    idempotency_key: str | None = None
     webhook_url: str | None = None
+    webhook_failover_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,10 +84,11 @@ class ProviderUnavailable(SendError):
 
     outcome = "unavailable"
 
-    def __init__(self, title: str, *, retry_after: int = DEFAULT_RETRY_AFTER, may_have_sent: bool = True,
-                 **kwargs) -> None:
+    def __init__(self, title: str, *, retry_after: int = DEFAULT_RETRY_AFTER, retry_after_given: bool = False,
+                 may_have_sent: bool = True, **kwargs) -> None:
         super().__init__(title, **kwargs)
         self.retry_after = max(1, int(retry_after))
+        self.retry_after_given = retry_after_given  # the provider named the wait (Retry-After, x-ratelimit-reset)
         self.may_have_sent = may_have_sent
 
     @property
@@ -94,9 +98,24 @@ class ProviderUnavailable(SendError):
 
 
 class Sender(Protocol):
-    """Sends one text; raises a SendError and never re-sends a request that may have arrived."""
+    """Sends one text; raises a SendError. A request that may have arrived is sent again only under the same
+    idempotency key, and within the sender's deadline."""
 
     def send(self, message: OutboundMessage) -> SentMessage: ...
+
+
+@dataclass(frozen=True)
+class MessageState:
+    """What the provider says today of a message it took (a receipt that may never have come)."""
+
+    status: str  # vocabulary.DELIVERY_STATUSES
+    errors: list[dict[str, str]]
+
+
+class MessageLookup(Protocol):
+    """Asks the provider for a message's current state; None when the provider no longer knows it."""
+
+    def message_state(self, message_id: str) -> MessageState | None: ...
 
 
 @dataclass(frozen=True)

@@ -51,16 +51,40 @@ class DeliveryStore(StoreBase):
         and move the send's status forward (never back). `unknown_message` when no retained send matches."""
         failed = status in vocabulary.FAILED_DELIVERY_STATUSES
         number, records = keys.number_and_records(phone)
+        # A final status takes the send off the reconciler's list, in the same round trip.
+        final = status in vocabulary.TERMINAL_STATUSES
         out = self.scripts.run(
             "delivery_update", [number, keys.delivery_event(phone, event_id)],
             [records, message_id, status, json.dumps(list(errors)), now_ms, event_ttl_ms,
-             "1" if failed else "0", "," + ",".join(blocked_by(status)) + ",", keys.SEND_FIELDS["d"][1]])
+             "1" if failed else "0", "," + ",".join(blocked_by(status)) + ",", keys.SEND_FIELDS["d"][1]],
+            then=[("ZREM", keys.RECONCILE_INDEX, keys.pending_send(phone, message_id))] if final else [])
         outcome = out[0].decode()
         if outcome == "updated":
             return UpdateResult(outcome, out[1].decode(), int(out[2]), out[3].decode(), out[4])
         if outcome == "unchanged":
             return UpdateResult(outcome, out[1].decode(), verification_id=out[2].decode(), send_number=out[3])
         return UpdateResult(outcome)
+
+    @guarded
+    def pending_sends(self, *, sent_before_ms: int, limit: int) -> list[tuple[str, str, int]]:
+        """(E.164, message id, sent at ms) of the oldest sends still without a final status, sent before then."""
+        found = self.redis.zrangebyscore(keys.RECONCILE_INDEX, "-inf", sent_before_ms, start=0, num=limit,
+                                         withscores=True)
+        out = []
+        for member, score in found:
+            phone, _, message_id = member.decode().partition(" ")
+            out.append((phone, message_id, int(score)))
+        return out
+
+    @guarded
+    def settle(self, phone: str, message_id: str) -> None:
+        """Take a send off the reconciler's list (its status is final, or nobody can know it any more)."""
+        self.redis.zrem(keys.RECONCILE_INDEX, keys.pending_send(phone, message_id))
+
+    @guarded
+    def take_reconcile_lock(self, ttl_ms: int) -> bool:
+        """Whether this process runs this turn of the reconciler (the lock lasts the turn's interval)."""
+        return bool(self.redis.set(keys.RECONCILE_LOCK, "1", nx=True, px=ttl_ms))
 
     @guarded
     def claim_event(self, event_id: str, *, ttl_ms: int) -> bool:

@@ -22,6 +22,11 @@ number, a user id or anything else a caller typed: those become digests.
   otp:oo:src:<source>            zset    the numbers holding a record of that source; never expires (likewise)
   otp:oo:sync:lock               string  the process running this interval's opt-out sync
                                          expires: OTP_OPTOUT_SYNC_INTERVAL
+  otp:recon:pending              zset    sends Telnyx took whose final status has not come: "<E.164> <message id>"
+                                         scored by send time; members leave when final (receipt or lookup),
+                                         or past the record's retention; expires: the retention, from the
+                                         latest send listed
+  otp:recon:lock                 string  the process running this turn of the reconciler; expires: its interval
   otp:rl:{<scope>:<digest>}      zset    one send budget (client IP, prefix, country, global): request tokens
                                          scored by send time; expires: the budget's window
   otp:idem:<client>:<key digest> string  the first answer to an Idempotency-Key (JSON); expires: OTP_IDEMPOTENCY_TTL
@@ -164,6 +169,13 @@ def inbound_event(event_id: str) -> str:
 
 
 OPTOUT_INDEX = f"{PREFIX}:oo:index"
+RECONCILE_INDEX = f"{PREFIX}:recon:pending"
+RECONCILE_LOCK = f"{PREFIX}:recon:lock"
+
+
+def pending_send(phone: str, message_id: str) -> str:
+    """A member of RECONCILE_INDEX: the recipient (receipts are found through it) and the message id."""
+    return f"{phone} {message_id}"
 OPTOUT_SYNC_LOCK = f"{PREFIX}:oo:sync:lock"
 
 

@@ -83,17 +83,26 @@ class Scripts:
         if replicas and not (self.pooled or is_cluster(client)):
             raise ValueError("waiting for replicas needs a client of a real Redis")
 
-    def run(self, name: str, keys: Sequence[Any], args: Sequence[Any], *, durable: bool = False) -> Any:
+    def run(self, name: str, keys: Sequence[Any], args: Sequence[Any], *, durable: bool = False,
+            then: Sequence[Sequence[Any]] = ()) -> Any:
         """EVALSHA the script; on NOSCRIPT (it did not run) load it and run it again. `durable`: answer only
-        once `replicas` replicas hold what it wrote (NotReplicated otherwise)."""
+        once `replicas` replicas hold what it wrote (NotReplicated otherwise). `then`: plain commands on other
+        keys (another slot) that follow the script, in the same round trip where the client allows it."""
         script = self.scripts[name]
         if durable and self.replicas:
             return self._durable(script, keys, args)
         if self.pooled:
-            [reply] = exchange(self.client.connection_pool, [("EVALSHA", script.sha, len(keys), *keys, *args)])
-            if not isinstance(reply, redis.exceptions.NoScriptError):
-                return self._raise(reply)
-        return script(keys=list(keys), args=list(args))
+            replies = exchange(self.client.connection_pool,
+                               [("EVALSHA", script.sha, len(keys), *keys, *args), *then])
+            for reply in replies[1:]:
+                self._raise(reply)
+            if not isinstance(replies[0], redis.exceptions.NoScriptError):
+                return self._raise(replies[0])
+            return script(keys=list(keys), args=list(args))
+        reply = script(keys=list(keys), args=list(args))
+        for command in then:
+            self.client.execute_command(*command)
+        return reply
 
     def _durable(self, script: Any, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         pool, cluster = self.client.connection_pool if self.pooled else None, None

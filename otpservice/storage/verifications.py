@@ -125,8 +125,10 @@ class VerificationStore(StoreBase):
 
     SCRIPTS = ("begin_send", "send_result", "verify", "cancel")
 
-    def __init__(self, client: Any, *, replicas: int = 0, wait_timeout_ms: int = 500, **kwargs: Any) -> None:
+    def __init__(self, client: Any, *, replicas: int = 0, wait_timeout_ms: int = 500,
+                 retention_ms: int = 86_400_000, **kwargs: Any) -> None:
         super().__init__(client, **kwargs)
+        self.retention_ms = retention_ms  # how long the reconciler's list outlives its latest entry
         # A reservation, a spend and a cancel are answered only once `replicas` replicas hold them (scripts.py).
         self.scripts = Scripts(client, self.SCRIPTS, replicas=replicas, wait_timeout_ms=wait_timeout_ms)
 
@@ -186,14 +188,20 @@ class VerificationStore(StoreBase):
 
     @guarded
     def record_send(self, verification_id: str, send_number: int, *, outcome: str, message_id: str | None,
-                    endpoint: str, now_ms: int, delivery_status: str, errors: Sequence[dict] = ()) -> None:
+                    endpoint: str, now_ms: int, delivery_status: str, errors: Sequence[dict] = (),
+                    phone: str = "") -> None:
         """Write a send's result on its record; `outcome` (vocabulary.SEND_RECORD_OUTCOMES) says what it means
         for the verification. Receipts find the send by its message id, through the number's hash."""
         if outcome not in vocabulary.SEND_RECORD_OUTCOMES:
             raise ValueError(f"unknown send outcome {outcome!r}")
+        # A send awaiting its final status is listed for the reconciler, in the same round trip.
+        pending = phone and message_id and delivery_status not in vocabulary.TERMINAL_STATUSES
+        then = [("ZADD", keys.RECONCILE_INDEX, now_ms, keys.pending_send(phone, message_id)),
+                ("PEXPIRE", keys.RECONCILE_INDEX, self.retention_ms)] if pending else []
         self.scripts.run("send_result", [keys.record(verification_id)],
                          [outcome, *send_fields(send_number, message_id=message_id, endpoint=endpoint,
-                                                now_ms=now_ms, delivery_status=delivery_status, errors=errors)])
+                                                now_ms=now_ms, delivery_status=delivery_status, errors=errors)],
+                         then=then)
 
     @guarded
     def verify(self, *, phone: str, purpose: str, code_hash: bytes, now_ms: int, max_attempts: int,

@@ -221,7 +221,7 @@ def test_idempotency_key_replays_the_first_answer_and_sends_once(client, sim):
 def test_idempotency_key_is_released_after_a_transient_failure(client, sim):
     sim.state.reset()
     import requests as http
-    http.post(f"{sim.url}/sim/faults", json={"mode": "http_500", "count": 1}, timeout=5)
+    http.post(f"{sim.url}/sim/faults", json={"mode": "http_500", "count": 3}, timeout=5)  # every attempt fails
     headers = {"Idempotency-Key": "retry-me"}
     assert client.post("/request-code", json={"phone_number": NUMBER}, headers=headers).status_code == 503
     retried = client.post("/request-code", json={"phone_number": NUMBER}, headers=headers)

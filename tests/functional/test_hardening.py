@@ -124,8 +124,11 @@ def arm(sim, mode: str, count: int = 1, **extra) -> None:
 
 
 def test_rate_limited_by_telnyx_passes_its_reset_on(client, sim):
-    arm(sim, "rate_limit")
+    import time
+    arm(sim, "rate_limit", count=3)  # every attempt: the client waits out each x-ratelimit-reset (2 s), then gives up
+    started = time.monotonic()
     response = client.post("/request-code", json={"phone_number": NUMBER})
+    assert time.monotonic() - started >= 2  # it waited as told before its second attempt, not at once
     assert response.status_code == 503 and response.get_json()["error"]["code"] == "provider_unavailable"
     assert 1 <= int(response.headers["Retry-After"]) <= 3600
     assert outbox(sim, NUMBER) == []

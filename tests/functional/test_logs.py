@@ -70,7 +70,7 @@ def test_a_full_cycle_logs_json_with_request_ids_and_no_secret(client, sim, capt
     stop = post_signed(client, inbound_event(STOPPER, "STOP"), sim_signing_key, timestamp=time.time())
     assert stop.status_code == 200
     client.delete(f"/verifications/{vid}")
-    requests.post(f"{sim.url}/sim/faults", json={"mode": "http_500", "count": 1}, timeout=5)
+    requests.post(f"{sim.url}/sim/faults", json={"mode": "http_500", "count": 3}, timeout=5)
     client.post("/request-code", json={"phone_number": OTHER, "locale": "en"})  # a failed send logs warnings
     client.post("/verify", json={"phone_number": NUMBER, "code": code}, headers={"Authorization": "Bearer leaked-key"})
     client.post("/request-code", data="{not json", content_type="application/json")

@@ -127,11 +127,16 @@ def refusals(make_app, sim) -> None:
     assert [a.status_code for a in answers] == [401, 429]
 
 
-def send_failures(client, sim) -> None:
-    """One send failure of each kind the provider can answer."""
+def send_failures(client, make_app, sim) -> None:
+    """One send failure of each kind the provider can answer, and a send that got no answer in its deadline."""
     for index, mode in enumerate(("http_500", "opt_out", "invalid_to", "auth_failed")):
-        requests.post(f"{sim.url}/sim/faults", json={"mode": mode, "count": 1}, timeout=5).raise_for_status()
+        requests.post(f"{sim.url}/sim/faults", json={"mode": mode, "count": 3}, timeout=5).raise_for_status()
         assert ask(client, f"+1312555012{index}").status_code in (409, 422, 502, 503), mode
+        requests.delete(f"{sim.url}/sim/faults", timeout=5)
+    slow = authorised(make_app(telnyx_timeout=0.3, telnyx_send_deadline=0.6))
+    requests.post(f"{sim.url}/sim/faults", json={"mode": "timeout", "count": 3, "sleep": 1.0}, timeout=5)
+    assert ask(slow, "+13125550124").get_json()["delivery"]["status"] == "unknown"
+    requests.delete(f"{sim.url}/sim/faults", timeout=5)
 
 
 def verdicts_and_receipts(app, make_app, client, sim, clock, sim_signing_key) -> None:
@@ -182,7 +187,7 @@ def test_every_emitted_word_has_its_own_label(app, make_app, sim, clock, sim_sig
     client = authorised(app)
     forged_webhooks(app, make_app, clock, sim_signing_key)
     refusals(make_app, sim)
-    send_failures(client, sim)
+    send_failures(client, make_app, sim)
     verdicts_and_receipts(app, make_app, client, sim, clock, sim_signing_key)
     time.sleep(0.05)  # nothing asynchronous is counted, but the simulator's own receipts may still be posting
     delta = moved()

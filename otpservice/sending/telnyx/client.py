@@ -5,7 +5,9 @@ it; `list_opt_outs` reads Telnyx's own opt-out list for the registry's sync.
 """
 from __future__ import annotations
 
+import json
 import logging
+import random
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,12 +20,17 @@ from urllib3.util.retry import Retry
 from otpservice import vocabulary
 from otpservice.observability.logs import mask_number
 from otpservice.observability.metrics import Metrics, NullMetrics
-from otpservice.sending.base import OutboundMessage, ProviderOptOut, ProviderUnavailable, SendError, SentMessage
+from otpservice.sending.base import MessageState, OutboundMessage, ProviderOptOut, ProviderUnavailable, SendError, \
+    SentMessage
 from otpservice.sending.telnyx.errors import error_from_response
+from otpservice.sending.telnyx.webhooks import carrier_errors
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = (3.05, 10.0)
+DEFAULT_DEADLINE = 6.0
+SEND_ATTEMPTS = 3  # a send, retried under its Idempotency-Key after a timeout, a 5xx or a 429
+RETRY_BASE = 0.2  # seconds: full jitter over 0.2, 0.4, ... between attempts
 CONNECT_RETRIES = 2
 RETRY_BACKOFF = 0.1
 MAX_PAGE_SIZE = 250
@@ -32,6 +39,7 @@ PATHS = {"messages": "/messages", "number_pool": "/messages/number_pool"}
 # The metric name of each call (vocabulary.PROVIDER_OPERATIONS).
 OPERATIONS = {"/messages": "send_message", "/messages/number_pool": "send_number_pool",
               "/messaging_optouts": "list_opt_outs"}
+RETRIEVE_OPERATION = "retrieve_message"
 USER_AGENT = "otpservice-telnyx/0.1"
 
 
@@ -43,8 +51,9 @@ def _never_reached(exc: requests.ConnectionError) -> bool:
     return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
-def build_session() -> requests.Session:
-    """A session whose adapter retries connection failures only, POST included."""
+def build_session(pool_size: int = 10) -> requests.Session:
+    """A session whose adapter retries connection failures only, POST included, and keeps up to `pool_size`
+    connections open (one per send in flight: a smaller pool would open and drop one per send)."""
     retry = Retry(
         total=CONNECT_RETRIES,
         connect=CONNECT_RETRIES,
@@ -61,7 +70,7 @@ def build_session() -> requests.Session:
         respect_retry_after_header=False,
     )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=pool_size)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
@@ -71,7 +80,9 @@ class TelnyxClient:
     """Sends texts and lists opt-outs through the Telnyx Messaging API v2."""
 
     def __init__(self, *, api_key: str, base_url: str, timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-                 session: requests.Session | None = None, clock: Callable[[], float] = time.time,
+                 send_deadline: float = DEFAULT_DEADLINE, session: requests.Session | None = None,
+                 pool_size: int = 10,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
                  metrics: Metrics | NullMetrics | None = None) -> None:
         if not api_key:
             raise ValueError("api_key is required")
@@ -80,22 +91,26 @@ class TelnyxClient:
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.send_deadline = send_deadline
         self._owns_session = session is None
-        self.session = session or build_session()
+        self.session = session or build_session(pool_size)
         self._clock = clock
+        self._sleep = sleep
         self.metrics = metrics or NullMetrics()
 
     def __repr__(self) -> str:
         return f"TelnyxClient(base_url={self.base_url!r})"  # never the key
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def _request(self, method: str, path: str, *, headers: dict[str, str] | None = None,
+                 timeout: tuple[float, float] | None = None, operation: str | None = None,
+                 **kwargs: Any) -> requests.Response:
         """One call with auth and timeout, timed into the metrics; network failures become ProviderUnavailable."""
         started, outcome = time.perf_counter(), "error"
         headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json",
-                   "User-Agent": USER_AGENT}
+                   "User-Agent": USER_AGENT, **(headers or {})}
         try:
-            response = self.session.request(method, self.base_url + path, headers=headers, timeout=self.timeout,
-                                            allow_redirects=False, **kwargs)
+            response = self.session.request(method, self.base_url + path, headers=headers,
+                                            timeout=timeout or self.timeout, allow_redirects=False, **kwargs)
             outcome = f"{response.status_code // 100}xx"
             return response
         except requests.Timeout as exc:
@@ -111,17 +126,24 @@ class TelnyxClient:
         except requests.RequestException as exc:
             raise ProviderUnavailable("Request failed", may_have_sent=True) from exc
         finally:
-            self.metrics.provider_call(OPERATIONS.get(path, "other"), outcome, time.perf_counter() - started)
+            self.metrics.provider_call(operation or OPERATIONS.get(path, "other"), outcome,
+                                       time.perf_counter() - started)
 
     def send(self, message: OutboundMessage) -> SentMessage:
         """The Sender protocol: one text on its route."""
         route = message.route
         return self.send_message(to=message.to, text=message.text, endpoint=route.endpoint, from_=route.sender,
-                                 messaging_profile_id=route.messaging_profile_id, webhook_url=message.webhook_url)
+                                 messaging_profile_id=route.messaging_profile_id, webhook_url=message.webhook_url,
+                                 webhook_failover_url=message.webhook_failover_url,
+                                 idempotency_key=message.idempotency_key)
 
     def send_message(self, *, to: str, text: str, endpoint: str = "messages", from_: str | None = None,
-                     messaging_profile_id: str | None = None, webhook_url: str | None = None) -> SentMessage:
-        """Send one text; raises a SendError, and never re-sends a request that may have arrived."""
+                     messaging_profile_id: str | None = None, webhook_url: str | None = None,
+                     webhook_failover_url: str | None = None, idempotency_key: str | None = None) -> SentMessage:
+        """Send one text; raises a SendError. With an `idempotency_key`, a timeout, a 5xx or a 429 is retried with
+        the same key and the same bytes (Telnyx answers a repeat with its first successful answer, so the text
+        goes once), at most SEND_ATTEMPTS times within the send deadline; without one, nothing that may have
+        reached Telnyx is sent again."""
         if endpoint not in PATHS:
             raise ValueError(f"endpoint must be one of {sorted(PATHS)}")
         if not to or not text:
@@ -144,21 +166,69 @@ class TelnyxClient:
             # With profile webhooks on, Telnyx also delivers this message's events (text included, i.e. the
             # code) to the profile's URL, which another app may own. We name our own URL, so turn them off.
             body["use_profile_webhooks"] = False
-        try:
-            response = self._request("POST", PATHS[endpoint], json=body)
-        except ProviderUnavailable as exc:
-            log.warning("telnyx send failed endpoint=%s to=%s error=%r may_have_sent=%s", endpoint,
-                        mask_number(to), exc.title, exc.may_have_sent)
-            raise
+        if webhook_failover_url:
+            body["webhook_failover_url"] = webhook_failover_url
+        # The same bytes on every attempt: Telnyx refuses (422) a repeated key whose body is not identical.
+        data = json.dumps(body, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        deadline = time.monotonic() + self.send_deadline
+        unanswered = False  # an attempt had no answer: it may have been sent, whatever the later ones say
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            remaining = deadline - time.monotonic()
+            try:
+                response = self._request("POST", PATHS[endpoint], data=data, headers=headers,
+                                         timeout=(min(self.timeout[0], remaining), min(self.timeout[1], remaining)))
+                error = None if 200 <= response.status_code < 300 else error_from_response(response, clock=self._clock)
+            except ProviderUnavailable as exc:
+                error = exc
+            if error is None:
+                sent = self._sent_message(response)
+                log.info("telnyx send accepted endpoint=%s to=%s id=%s status=%s attempt=%s", endpoint,
+                         mask_number(to), sent.message_id, sent.status, attempt)
+                return sent
+            unanswered = unanswered or (isinstance(error, ProviderUnavailable) and error.unanswered)
+            log.warning("telnyx send attempt failed endpoint=%s to=%s attempt=%s http=%s code=%s kind=%s "
+                        "may_have_sent=%s", endpoint, mask_number(to), attempt, error.http_status, error.code,
+                        type(error).__name__, getattr(error, "may_have_sent", False))
+            wait = self._retry_wait(error, attempt) if idempotency_key else None
+            if wait is None or attempt == SEND_ATTEMPTS or time.monotonic() + wait >= deadline:
+                break
+            self._sleep(wait)
+        if unanswered and not (isinstance(error, ProviderUnavailable) and error.unanswered):
+            # A later attempt's 5xx does not undo an earlier attempt Telnyx may have taken.
+            error = ProviderUnavailable("No definite answer within the send deadline", may_have_sent=True)
+        raise error
+
+    @staticmethod
+    def _retry_wait(error: SendError, attempt: int) -> float | None:
+        """Seconds before the next attempt, or None when `error` is not worth one (a 4xx: Telnyx said no)."""
+        if not isinstance(error, ProviderUnavailable):
+            return None
+        backoff = random.uniform(0, RETRY_BASE * 2 ** (attempt - 1))
+        # A 429 or an answer with Retry-After names its own wait: the attempt after it would be refused again.
+        return max(backoff, error.retry_after) if error.http_status is not None and error.retry_after_given \
+            else backoff
+
+    def message_state(self, message_id: str) -> MessageState | None:
+        """GET /messages/{id}: the message's delivery status and errors today; None when Telnyx has no such
+        message (it keeps them 10 days)."""
+        response = self._request("GET", f"/messages/{requests.utils.quote(message_id, safe='')}",
+                                 operation=RETRIEVE_OPERATION)
+        if response.status_code == 404:
+            return None
         if not 200 <= response.status_code < 300:
-            error = error_from_response(response, clock=self._clock)
-            log.warning("telnyx send refused endpoint=%s to=%s http=%s code=%s kind=%s", endpoint, mask_number(to),
-                        error.http_status, error.code, type(error).__name__)
-            raise error
-        sent = self._sent_message(response)
-        log.info("telnyx send accepted endpoint=%s to=%s id=%s status=%s", endpoint, mask_number(to),
-                 sent.message_id, sent.status)
-        return sent
+            raise error_from_response(response, clock=self._clock)
+        try:
+            data = response.json()["data"]
+            first = (data.get("to") or [{}])[0]
+            status = first.get("status")
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise SendError("Malformed message", http_status=response.status_code) from exc
+        if status not in vocabulary.DELIVERY_STATUSES:
+            raise SendError(f"Unknown message status {str(status)[:32]!r}", http_status=response.status_code)
+        return MessageState(status=status, errors=carrier_errors(data.get("errors")))
 
     @staticmethod
     def _sent_message(response: requests.Response) -> SentMessage:

@@ -48,6 +48,11 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float) -> int:
     return DEFAULT_RETRY_AFTER
 
 
+def named_wait(headers: Mapping[str, str]) -> bool:
+    """Whether the answer names how long to wait (else parse_retry_after's default stands in)."""
+    return any(headers.get(name) is not None for name in ("Retry-After", "x-ratelimit-reset"))
+
+
 def _server_now(response: requests.Response, clock: Callable[[], float]) -> float:
     """Telnyx's own time from its Date header, so an epoch reset is read without our clock skew."""
     date = response.headers.get("Date")
@@ -96,10 +101,14 @@ def error_from_response(response: requests.Response, *, clock: Callable[[], floa
         # Telnyx refused this one outright, so no text went out.
         retry_after = parse_retry_after(response.headers, now=_server_now(response, clock))
         backoff = first(lambda e: str(e.get("code")) in BACK_OFF_CODES) or (errors[0] if errors else None)
-        return build(ProviderUnavailable, backoff, retry_after=retry_after, may_have_sent=False)
+        return build(ProviderUnavailable, backoff, retry_after=retry_after, may_have_sent=False,
+                     retry_after_given=named_wait(response.headers))
     if status >= 500:
+        # Telnyx failed on its side: most likely nothing was queued, but it cannot be ruled out. With an
+        # Idempotency-Key a retry is safe either way (a taken send is answered again, not sent again).
         retry_after = parse_retry_after(response.headers, now=_server_now(response, clock))
-        return build(ProviderUnavailable, errors[0] if errors else None, retry_after=retry_after, may_have_sent=True)
+        return build(ProviderUnavailable, errors[0] if errors else None, retry_after=retry_after, may_have_sent=True,
+                     retry_after_given=named_wait(response.headers))
     if 400 <= status < 500:
         config = first(lambda e: str(e.get("code")) in CONFIG_CODES)
         return build(Misconfigured, config or (errors[0] if errors else None))

@@ -105,7 +105,11 @@ OPENAPI_PATHS = {
                         "schema": {"type": "string", "minLength": 1, "maxLength": 128}}],
         "requestBody": {"required": True, "content": json_content(ref("CodeRequest"))},
         "responses": {
-            "202": {"description": "The code was handed to Telnyx.", "content": json_content(ref("CodeRequested"))},
+            "202": {"description": "The code was handed to Telnyx (`delivery.status` queued or sent, with its "
+                                   "message id), or the send deadline passed without a definite answer "
+                                   "(`delivery.status` `unknown`, `message_id` null): the text may still arrive, the "
+                                   "code is valid and the cooldown holds.",
+                    "content": json_content(ref("CodeRequested"))},
             "403": {"$ref": "#/components/responses/Forbidden"},
             "409": {"description": "`opted_out` (or `idempotency_in_progress`): nothing was sent.",
                     "content": json_content(ref("Error"))},
@@ -116,7 +120,9 @@ OPENAPI_PATHS = {
                     "content": json_content(ref("Error"))},
             "502": {"description": "`provider_error`: Telnyx refused for a reason of ours (auth, sender, "
                                    "profile).", "content": json_content(ref("Error"))},
-            "503": {"description": "`provider_unavailable` or `store_unavailable`.", "headers": RETRY_AFTER,
+            "503": {"description": "`provider_unavailable` (every attempt refused by Telnyx with a 5xx or 429, or "
+                                   "every send slot of the process taken: nothing reserved) or `store_unavailable`.",
+                    "headers": RETRY_AFTER,
                     "content": json_content(ref("Error"))},
             **error_responses(400, 401, 413, 415, 422, 500),
         },
