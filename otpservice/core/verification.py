@@ -88,6 +88,7 @@ class VerificationService:
         self.clock = clock
         self.metrics = metrics or NullMetrics()
         self.test_numbers = load_test_numbers(settings)
+        self.texts = messages.Texts.from_settings(settings)
         self.secret = settings.code_secret.encode()
 
     # -- parsing ---------------------------------------------------------------------------------------
@@ -145,8 +146,7 @@ class VerificationService:
               test_number: bool) -> SentMessage:
         """Text the code; record the outcome whatever happens, and answer a failure with the contract's error."""
         s = self.settings
-        text = messages.render(code=code, app_name=s.app_name, ttl_seconds=s.code_ttl, locale=req.locale,
-                               region=req.number.region)
+        text = self.texts.render(code=code, locale=req.locale, region=req.number.region)
         message = OutboundMessage(to=req.number.e164, text=text, route=route, webhook_url=s.webhook_url or None)
         record = dict(verification_id=reservation.verification_id, send_number=reservation.send_count,
                       endpoint=route.endpoint, now_ms=now_ms)
