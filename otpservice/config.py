@@ -12,12 +12,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import gsm0338  # noqa: F401  (registers the "gsm03.38" codec: OTP_APP_NAME is counted in GSM-7 septets)
+
 from otpservice.vocabulary import ENDPOINTS
 
 ENVIRONMENTS = ("sandbox", "production")
 WORKER_CLASSES = ("gevent", "gthread")
 MIN_DIGITS, MAX_DIGITS = 6, 10
-MAX_CODE_TTL = 600  # NIST SP 800-63B: an out-of-band code lives at most 10 minutes
+MIN_CODE_TTL, MAX_CODE_TTL = 30, 600  # NIST SP 800-63B: an out-of-band code lives at most 10 minutes
 MAX_ATTEMPTS_CEILING = 5  # security bar: at most 5 wrong attempts per code
 MAX_NUMBER_FAILURES_CEILING = 100  # NIST ceiling: failed attempts per number per 24 h
 NUMBER_SENDS_PER_10_MINUTES, NUMBER_SENDS_PER_DAY = 3, 10  # security bar: sends to one number
@@ -26,6 +28,12 @@ UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 TOTP_KEY_BYTES = 32  # PyNaCl SecretBox.KEY_SIZE
 MIN_SECRET_LENGTH = 32  # security bar: tokens and keys of production
 REPLICATED_SCHEMES = ("redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster")
+# Every shipped text fits one SMS segment with an app name of this many GSM-7 septets, a 10-digit code and its
+# longest lifetime wording (tests/unit/core/test_messages.py); an extension-table character counts two.
+APP_NAME_MAX_SEPTETS = 20
+HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+WEBOTP_DOMAIN_RE = re.compile(rf"^(?=.{{1,253}}$){HOST_LABEL}(?:\.{HOST_LABEL})+$")
+ANDROID_APP_HASH_RE = re.compile(r"^[A-Za-z0-9+/]{11}$")  # the first 11 base64 characters of the app's SHA-256
 
 
 class ConfigError(ValueError):
@@ -146,7 +154,15 @@ class Settings:
                                      "(at least 600)", parse=int)
     default_region: str = setting("OTP_DEFAULT_REGION", "",
                                   "ISO region for numbers written without +country code (e.g. US); empty: E.164 only")
-    app_name: str = setting("OTP_APP_NAME", "otpservice", "name shown in the text message and TOTP issuer")
+    app_name: str = setting("OTP_APP_NAME", "otpservice",
+                            f"name shown in the text message and TOTP issuer (at most {APP_NAME_MAX_SEPTETS} "
+                            "GSM-7 characters)")
+    messages_file: str = setting("OTP_MESSAGES_FILE", "",
+                                 "JSON file of texts by locale that replace or add to the shipped ones")
+    webotp_domain: str = setting("OTP_WEBOTP_DOMAIN", "",
+                                 "host name for the WebOTP last line `@host #code`, e.g. login.example.com")
+    android_app_hash: str = setting("OTP_ANDROID_APP_HASH", "",
+                                    "11-character app hash for Android's SMS Retriever, on a line of its own")
     max_body_bytes: int = setting("OTP_MAX_BODY_BYTES", 65536, "largest request body accepted", parse=int)
     log_level: str = setting("OTP_LOG_LEVEL", "INFO", "log level")
     workers: int = setting("OTP_WORKERS", 0, "gunicorn worker processes; 0: 2 x CPU cores + 1", parse=int)
@@ -261,8 +277,8 @@ class Settings:
             raise ConfigError(f"OTP_ENV must be one of {ENVIRONMENTS}, not {self.env!r}")
         if not MIN_DIGITS <= self.code_digits <= MAX_DIGITS:
             raise ConfigError(f"OTP_CODE_DIGITS must be {MIN_DIGITS}-{MAX_DIGITS}")
-        if not 30 <= self.code_ttl <= MAX_CODE_TTL:
-            raise ConfigError(f"OTP_CODE_TTL must be 30-{MAX_CODE_TTL} seconds")
+        if not MIN_CODE_TTL <= self.code_ttl <= MAX_CODE_TTL:
+            raise ConfigError(f"OTP_CODE_TTL must be {MIN_CODE_TTL}-{MAX_CODE_TTL} seconds")
         if not 1 <= self.max_attempts <= MAX_ATTEMPTS_CEILING:
             raise ConfigError(f"OTP_MAX_ATTEMPTS must be 1-{MAX_ATTEMPTS_CEILING}")
         if not 1 <= self.number_failures_per_day <= MAX_NUMBER_FAILURES_CEILING:
@@ -300,6 +316,7 @@ class Settings:
         if not 60 <= self.totp_enroll_ttl <= 3600 or not 60 <= self.totp_lockout <= 86400:
             raise ConfigError("OTP_TOTP_ENROLL_TTL must be 60-3600 and OTP_TOTP_LOCKOUT 60-86400 seconds")
         self.validate_limits()
+        self.validate_texts()
         if self.production:
             missing = self.missing_secrets()
             if missing:
@@ -329,6 +346,23 @@ class Settings:
                 raise ConfigError(f"{env} allows more than {ceiling} sends to one number in {span} seconds")
         if self.optout_sync_interval < 0:
             raise ConfigError("OTP_OPTOUT_SYNC_INTERVAL must be >= 0 seconds")
+
+    def validate_texts(self) -> None:
+        """The app name, WebOTP host and Android hash that go into every text (core/messages.py fits them)."""
+        try:
+            septets = len(self.app_name.encode("gsm03.38"))
+        except UnicodeEncodeError:
+            septets = None
+        if not self.app_name.strip() or septets is None or septets > APP_NAME_MAX_SEPTETS:
+            raise ConfigError(f"OTP_APP_NAME must be 1-{APP_NAME_MAX_SEPTETS} characters of the GSM-7 alphabet (one "
+                              "of its extension table, such as [ ] { } ~ €, counts two), so that every text "
+                              "fits one SMS segment")
+        if self.webotp_domain and not WEBOTP_DOMAIN_RE.match(self.webotp_domain):
+            raise ConfigError("OTP_WEBOTP_DOMAIN must be a lower-case host name such as login.example.com (no "
+                              "scheme, port or path; an international name in its xn-- form)")
+        if self.android_app_hash and not ANDROID_APP_HASH_RE.match(self.android_app_hash):
+            raise ConfigError("OTP_ANDROID_APP_HASH must be the 11 characters (letters, digits, + and /) Android's "
+                              "SMS Retriever computes for your app")
 
     def describe(self) -> list[dict[str, Any]]:
         """Every setting with its variable, default and documentation (for the README and `otpservice config`)."""

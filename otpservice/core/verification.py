@@ -91,6 +91,7 @@ class VerificationService:
         self.clock = clock
         self.metrics = metrics or NullMetrics()
         self.test_numbers = load_test_numbers(settings)
+        self.texts = messages.Texts.from_settings(settings)
         self.secret = settings.code_secret.encode()
 
     # -- parsing ---------------------------------------------------------------------------------------
@@ -165,8 +166,7 @@ class VerificationService:
               test_number: bool) -> SentMessage:
         """Text the code; record the outcome whatever happens, and answer a failure with the contract's error."""
         s = self.settings
-        text = messages.render(code=code, app_name=s.app_name, ttl_seconds=s.code_ttl, locale=req.locale,
-                               region=req.number.region)
+        text = self.texts.render(code=code, locale=req.locale, region=req.number.region)
         # The send's own Idempotency-Key: a retry of this send is recognised as one; the next send (a resend) is not.
         key = f"{reservation.verification_id}-{reservation.send_count}"
         message = OutboundMessage(to=req.number.e164, text=text, route=route, idempotency_key=key,

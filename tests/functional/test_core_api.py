@@ -157,9 +157,9 @@ def test_bad_request_bodies_change_nothing(client, sim, redis_url, body, code):
 
 def test_spanish_template_by_locale_and_by_country(client, sim, clock):
     request_code(client, locale="es-MX")
-    assert "código" in outbox(sim, NUMBER)[0]["text"]
+    assert "codigo de verificacion" in outbox(sim, NUMBER)[0]["text"]
     request_code(client, "+34612345678")
-    assert "código" in outbox(sim, "+34612345678")[0]["text"]
+    assert "codigo de verificacion" in outbox(sim, "+34612345678")[0]["text"]
     request_code(client, "+447400123456")
     assert "verification code" in outbox(sim, "+447400123456")[0]["text"]
 

@@ -55,8 +55,8 @@ def outbox(sim, to: str | None = None) -> list[dict]:
 
 
 def code_from(message: dict) -> str:
-    """The code in a message text (the first run of 6-10 digits)."""
-    return re.search(r"\b(\d{6,10})\b", message["text"]).group(1)
+    """The code in a message text (the first run of 6-10 digits; in Chinese or Korean no space sets it apart)."""
+    return re.search(r"(?<!\d)(\d{6,10})(?!\d)", message["text"]).group(1)
 
 
 def store_client(url: str):

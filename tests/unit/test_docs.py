@@ -24,3 +24,16 @@ def test_the_configuration_table_matches_the_settings():
     settings = {row["env"]: row["default"] for row in Settings().describe()}
     assert set(table) == set(settings)
     assert {name: table[name] for name in settings} == {name: shown(d) for name, d in settings.items()}
+
+
+def test_the_readmes_example_of_an_operators_texts_loads_as_it_says(tmp_path):
+    """The JSON under "Your own texts" is a valid OTP_MESSAGES_FILE, and does what the paragraph after it says."""
+    from otpservice.core.messages import Texts
+
+    example = re.search(r"\*\*Your own texts\.\*\*.*?```json\n(.*?)```", README.read_text(), re.DOTALL).group(1)
+    path = tmp_path / "texts.json"
+    path.write_text(example, encoding="utf-8")
+    texts = Texts.from_settings(Settings(messages_file=str(path)))
+    assert texts.render(code="123456", locale="en", region="US").startswith("123456 is your otpservice code.")
+    assert texts.language(None, "KE") == "sw" and texts.language(None, "PT") == "pt-PT"
+    assert texts.language(None, "BD") == "en"
