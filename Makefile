@@ -39,7 +39,7 @@ bench: $(STAMP) ## benchmark against the floor (1, 2, 4 workers; own redis-serve
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: $(STAMP) ## static checks: ruff, and the layers contract of setup.cfg (import-linter)
-	$(BIN)/ruff check otpservice tests bench
+	$(BIN)/ruff check otpservice tests bench examples
 	$(BIN)/lint-imports --no-cache
 
 clean: ## remove the virtual environment and caches

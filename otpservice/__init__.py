@@ -19,7 +19,7 @@ def create_app(settings=None, *, redis_client=None, sender=None, clock: Callable
     from otpservice import wiring
     from otpservice.config import Settings
     from otpservice.observability import metrics
-    from otpservice.web import admin, api, health, http, openapi, totp, webhooks
+    from otpservice.web import admin, api, docs, health, http, openapi, totp, webhooks
     from otpservice.web import metrics as metrics_view
 
     settings = settings or Settings.from_env(**overrides)
@@ -31,7 +31,7 @@ def create_app(settings=None, *, redis_client=None, sender=None, clock: Callable
     app.config["OTP_METRICS_DIR"] = metrics_dir(services.settings.metrics_dir)
     app.json.sort_keys = False
     app.extensions[http.EXTENSION] = services
-    for blueprint in (api.bp, health.bp, admin.bp, openapi.bp, webhooks.bp, metrics_view.bp):
+    for blueprint in (api.bp, health.bp, admin.bp, openapi.bp, webhooks.bp, metrics_view.bp, docs.bp):
         app.register_blueprint(blueprint)
     if services.totp is not None:
         app.register_blueprint(totp.bp)

@@ -1,6 +1,8 @@
 """/openapi.json is a valid OpenAPI 3.1 document and real responses of the core routes conform to it."""
 from __future__ import annotations
 
+import re
+
 from openapi_spec_validator import validate
 
 from tests.support.app import code_from, outbox
@@ -38,3 +40,15 @@ def test_core_responses_conform(app, client, sim):
     assert check(client, "get", "/readyz").status_code == 200
     assert check(app.test_client(), "post", "/verify", json={}).status_code == 401
     assert check.checked == 12
+
+
+def test_every_route_the_app_serves_is_in_the_document(app, client):
+    """A view added without its OpenAPI part (web/openapi/) fails here; Flask's own /static route is not ours."""
+    paths = client.get("/openapi.json").get_json()["paths"]
+    served = {(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
+              for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    documented = {(path, method) for path, item in paths.items() for method in item}
+    assert served == documented
+    assert {("/docs", "get"), ("/docs/{name}", "get")} <= served
+    assert paths["/docs"]["get"]["security"] == [] and paths["/docs/{name}"]["get"]["security"] == []

@@ -59,10 +59,12 @@ def test_install_script_builds_a_working_venv(tmp_path):
     python = venv / "bin" / "python"
     helped = subprocess.run([str(venv / "bin" / "otpservice"), "--help"], **run)
     assert helped.returncode == 0 and "serve" in helped.stdout
-    # The installed copy, not this checkout, serves: gunicorn's entry point imports and answers /healthz.
+    # The installed copy, not this checkout, serves: gunicorn's entry point imports and answers /healthz, and
+    # the API page finds its own files and Swagger UI's in the installed packages.
     probe = ("import otpservice, otpservice.wsgi as w; assert '/site-packages/' in otpservice.__file__; "
              "c = w.app.test_client(); assert c.get('/healthz').status_code == 200; "
-             "assert c.get('/metrics').status_code == 200")
+             "assert c.get('/metrics').status_code == 200; from otpservice.web.docs import ASSETS; "
+             "assert all(c.get(p).status_code == 200 for p in ['/docs', *('/docs/' + n for n in ASSETS)])")
     imported = subprocess.run([str(python), "-c", probe], cwd=tmp_path,
                               **{**run, "env": {**env, "OTP_TELNYX_API_KEY": "KEYinstall-test"}})
     assert imported.returncode == 0, imported.stderr[-3000:]

@@ -3,17 +3,11 @@ its embedded store and on a real Redis, and `otpservice serve` (gunicorn). No an
 client connections stay bounded however many threads the server makes."""
 from __future__ import annotations
 
-import os
 import random
 import re
-import signal
-import subprocess
-import sys
 import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import redis
@@ -22,42 +16,11 @@ import requests
 from otpservice.sending.telnyx.signatures import public_key_b64, signing_key_from_seed_b64
 from tests.support.app import ADMIN_TOKEN, CLIENT_KEY, CODE_SECRET, SIM_API_KEY
 from tests.support.gunicorn_server import GunicornServer
-from tests.support.redis_server import free_port
+from tests.support.sandbox import Sandbox
 
-ROOT = Path(__file__).resolve().parents[2]
-OTPSERVICE = Path(sys.executable).with_name("otpservice")
 REQUESTS = 1000
 CLIENTS = 8  # requests in flight at once
 CODE_RE = re.compile(r"\b(\d{6})\b")
-
-
-class Sandbox:
-    """`otpservice run` as a newcomer starts it (config/sandbox.env), on free ports, with the given extras."""
-
-    def __init__(self, **env: str) -> None:
-        self.port, self.sim_port = free_port(), free_port()
-        self.url, self.sim_url = f"http://127.0.0.1:{self.port}", f"http://127.0.0.1:{self.sim_port}"
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("OTP_", "PROMETHEUS_"))}
-        self.env = {**base, "OTP_PORT": str(self.port), "OTP_SIM_PORT": str(self.sim_port), "OTP_HOST": "127.0.0.1",
-                    "OTP_LOG_LEVEL": "WARNING", **env}
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> Sandbox:
-        self.proc = subprocess.Popen([str(OTPSERVICE), "run"], cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.proc.stderr.read().decode()[-2000:]
-            try:
-                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise AssertionError("otpservice run did not become ready")
-
-    def __exit__(self, *exc_info: object) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(10)
 
 
 def soak(url: str, sim_url: str, client_key: str, admin_token: str, *, seed: int) -> Counter:

@@ -12,11 +12,11 @@ from typing import Any
 from flask import Blueprint, current_app
 
 from otpservice.web.http import json_response
-from otpservice.web.openapi import admin, api, health, metrics, totp, webhooks
+from otpservice.web.openapi import admin, api, docs, health, metrics, totp, webhooks
 from otpservice.web.openapi.common import BASE_SCHEMAS, COMMON_RESPONSES
 
 bp = Blueprint("openapi", __name__)
-PARTS = (api, health, webhooks, admin, totp, metrics)
+PARTS = (api, health, webhooks, admin, totp, metrics, docs)
 
 
 def build_document(version: str, *, totp_enabled: bool = True) -> dict[str, Any]:
