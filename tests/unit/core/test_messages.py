@@ -79,6 +79,12 @@ def test_a_long_name_leaves_the_warning_out_rather_than_take_a_second_segment():
     assert english.endswith(TEMPLATES["en"].warning)
 
 
+REGENERATE = ("python -c 'import json; from babel import Locale; "
+              "tags = sorted(json.load(open(\"otpservice/core/templates/messages.json\"))); "
+              "print(json.dumps({t: Locale.parse(t, sep=\"-\").plural_form.rules for t in tags}, "
+              "indent=1, sort_keys=True, ensure_ascii=False))' > otpservice/core/templates/plural_rules.json")
+
+
 # -- plural forms -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("tag,ttl,words", [
     ("en", 30, "30 seconds"), ("en", 59, "59 seconds"), ("en", 60, "1 minute."), ("en", 119, "1 minute."),
@@ -117,6 +123,20 @@ def test_every_locale_has_a_form_for_each_plural_category_of_its_language():
     assert arabic == {"zero", "one", "two", "few", "many", "other"}  # the language with the most
     for tag, template in TEMPLATES.items():
         assert set(template.minutes) == set(template.seconds) == languages.plural_categories(tag), tag
+
+
+def test_the_shipped_plural_rules_are_babels():
+    """templates/plural_rules.json is Babel's CLDR data for exactly the shipped locales (a copy only for speed)."""
+    from babel import Locale
+    babels = {tag: Locale.parse(tag, sep="-").plural_form.rules for tag in sorted(TEMPLATES)}
+    assert languages.shipped_plural_rules() == babels, f"regenerate it: {REGENERATE}"
+
+
+def test_an_operators_locale_gets_babels_rule_for_its_whole_tag():
+    """pt-PT counts unlike pt (0 is "other" there, "one" in pt): a locale not shipped is never given its
+    language's shipped rule."""
+    assert languages.plural_category("pt", 0) == "one"
+    assert languages.plural_category("pt-PT", 0) == "other"
 
 
 # -- choosing the language ----------------------------------------------------------------------------------
