@@ -61,10 +61,29 @@ class Services:
     scheduler: SyncScheduler | None = None
 
 
-def telnyx_client(settings: Settings, *, metrics: Metrics | NullMetrics | None = None) -> TelnyxClient:
-    """The Telnyx client the settings name; ConfigError naming the setting when they name none."""
+def require_sending(settings: Settings) -> None:
+    """ConfigError naming each setting a text cannot be sent without, on every endpoint configured.
+
+    Checked before serving (and by `otpservice config`): a missing sender found by the first request would
+    answer it with a 500, after its send had been reserved.
+    """
+    problems = []
     if not settings.telnyx_api_key:
-        raise ConfigError("OTP_TELNYX_API_KEY is required to send texts (`make run` wires the simulator's own)")
+        problems.append("OTP_TELNYX_API_KEY is required to send texts (`make run` wires the simulator's own)")
+    for name, endpoint in (("OTP_SEND_ENDPOINT", settings.send_endpoint),
+                           ("OTP_FAILOVER_ENDPOINT", settings.failover_endpoint)):
+        if endpoint == "messages" and not settings.telnyx_from:
+            problems.append(f"OTP_TELNYX_FROM is required with {name}=messages: it is each text's sender")
+        elif endpoint == "number_pool" and not settings.telnyx_messaging_profile_id:
+            problems.append(f"OTP_TELNYX_MESSAGING_PROFILE_ID is required with {name}=number_pool: the pool is "
+                            "the profile's")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def telnyx_client(settings: Settings, *, metrics: Metrics | NullMetrics | None = None) -> TelnyxClient:
+    """The Telnyx client the settings name; ConfigError naming each setting it lacks."""
+    require_sending(settings)
     try:
         return TelnyxClient(api_key=settings.telnyx_api_key, base_url=settings.telnyx_base_url,
                             timeout=(CONNECT_TIMEOUT, settings.telnyx_timeout), metrics=metrics)
