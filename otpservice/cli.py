@@ -185,7 +185,7 @@ def cmd_optouts(args: argparse.Namespace) -> int:
 
     settings = config.Settings.from_env()
     logs.configure(settings.log_level)
-    optouts = wiring.build(settings).optouts
+    optouts = wiring.build(settings, sends_texts=False).optouts
     try:
         if args.action == "sync":
             result = optouts.sync()

@@ -60,7 +60,9 @@ def test_serving_the_sandbox_defaults_names_what_sending_needs(argv, tmp_path):
     line = refusal(run(argv, {**SERVABLE, "OTP_TELNYX_FROM": ""}, cwd=tmp_path))
     assert "OTP_TELNYX_FROM" in line and "OTP_TELNYX_API_KEY" not in line
     line = refusal(run(argv, {**SERVABLE, "OTP_SEND_ENDPOINT": "number_pool"}, cwd=tmp_path))
-    assert "OTP_TELNYX_MESSAGING_PROFILE_ID" in line
+    assert "OTP_TELNYX_MESSAGING_PROFILE_ID is required with OTP_SEND_ENDPOINT=number_pool" in line
+    line = refusal(run(argv, {**SERVABLE, "OTP_TELNYX_FROM": "Acme"}, cwd=tmp_path))  # Telnyx would refuse: 40306
+    assert "OTP_TELNYX_MESSAGING_PROFILE_ID is required with an alphanumeric OTP_TELNYX_FROM" in line
 
 
 @pytest.mark.parametrize("argv, env", [
@@ -96,3 +98,36 @@ def test_a_port_in_use_says_which_server_it_is(taken, named, tmp_path):
         if taken == "OTP_SIM_PORT":
             line = refusal(run([OTPSERVICE, "sim"], {taken: str(port)}))
             assert f"127.0.0.1:{port}, the simulator's port, is in use" in line
+
+
+def banner_of(argv: list, env: dict[str, str], cwd: Path, until: str) -> str:
+    """What a server prints on stdout up to the line containing `until`; then it is stopped (SIGTERM)."""
+    import signal
+    import threading
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OTP_", "PROMETHEUS_"))}
+    proc = subprocess.Popen([str(a) for a in argv], env={**base, **env}, cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    timer = threading.Timer(60, proc.kill)  # a server that never prints the line fails the test, not the suite
+    timer.start()
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if until in line:
+                break
+    finally:
+        timer.cancel()
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    return "".join(lines)
+
+
+def test_the_banners_give_the_sdk_base_url_and_api_key(tmp_path):
+    port, sim_port = free_port(), free_port()
+    env = {"OTP_HOST": "127.0.0.1", "OTP_PORT": str(port), "OTP_SIM_PORT": str(sim_port), "OTP_LOG_LEVEL": "ERROR"}
+    shown = banner_of([OTPSERVICE, "run"], env, tmp_path, "Press Ctrl+C")
+    assert f"simulator  http://127.0.0.1:{sim_port}/v2 " in shown and "API key     KEYsandbox" in shown
+    assert f"outbox http://127.0.0.1:{sim_port}/sim/messages" in shown
+    alone = banner_of([OTPSERVICE, "sim"], {**env, "OTP_TELNYX_API_KEY": "KEYmine"}, tmp_path, "Telnyx simulator")
+    assert f"API http://127.0.0.1:{sim_port}/v2 (API key KEYmine;" in alone
