@@ -53,7 +53,7 @@ def simulator_options(env: Mapping[str, str]) -> dict:
 def banner(settings: config.Settings, public_url: str, sim) -> str:
     """What `otpservice run` prints once both servers listen: where each is and the keys to use."""
     store = "Redis at " + config.masked("OTP_REDIS_URL", settings.redis_url, secret=False) if settings.redis_url \
-        else "embedded store"
+        else "embedded store: one process, forgotten at exit; OTP_REDIS_URL for a Redis"
     client_key = settings.api_keys[0] if settings.api_keys else "(none)"
     return f"""
 otpservice sandbox ({store})
@@ -73,6 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from otpservice import create_app, start_background
     from otpservice.sandbox import SimulatorServer
     from otpservice.sending.telnyx.signatures import public_key_b64
+    from otpservice.storage.connect import embedded_client
 
     # Layers, last wins: built-in sandbox defaults, the env file (config/sandbox.env), then the environment.
     file_values = config.read_env_file(args.env_file or DEFAULT_ENV_FILE, required=args.env_file is not None)
@@ -96,7 +97,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     environ = {**defaults, **{k: v for k, v in env.items() if k not in config.LAUNCHER_VARIABLES}}
     settings = config.Settings.from_env(environ)
     logs.configure(settings.log_level)
-    app = create_app(settings)
+    # The embedded store chosen here rather than by wiring: the banner says what it is, with no warning, which
+    # stays for `serve`, where an embedded store is a mistake more often than a choice.
+    app = create_app(settings, redis_client=None if settings.redis_url else embedded_client())
     refuse_busy_port("service", "OTP_PORT", host, port)
     refuse_busy_port("simulator", "OTP_SIM_PORT", host, sim_port)
     sim = SimulatorServer(host=host, port=sim_port, default_webhook_url=settings.webhook_url, **sim_options)

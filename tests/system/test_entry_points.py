@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.dockerfile import ROOT
 from tests.support.gunicorn_server import GUNICORN_CONF, OTPSERVICE
 from tests.support.redis_server import free_port
 
@@ -100,34 +101,40 @@ def test_a_port_in_use_says_which_server_it_is(taken, named, tmp_path):
             assert f"127.0.0.1:{port}, the simulator's port, is in use" in line
 
 
-def banner_of(argv: list, env: dict[str, str], cwd: Path, until: str) -> str:
-    """What a server prints on stdout up to the line containing `until`; then it is stopped (SIGTERM)."""
+def banner_of(argv: list, env: dict[str, str], cwd: Path, until: str) -> tuple[str, str]:
+    """What a server prints on stdout up to the line containing `until`, and on stderr meanwhile; then it is
+    stopped (SIGTERM)."""
     import signal
+    import tempfile
     import threading
 
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OTP_", "PROMETHEUS_"))}
-    proc = subprocess.Popen([str(a) for a in argv], env={**base, **env}, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
-    timer = threading.Timer(60, proc.kill)  # a server that never prints the line fails the test, not the suite
-    timer.start()
-    lines = []
-    try:
-        for line in proc.stdout:
-            lines.append(line)
-            if until in line:
-                break
-    finally:
-        timer.cancel()
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
-    return "".join(lines)
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen([str(a) for a in argv], env={**base, **env}, cwd=cwd, stdout=subprocess.PIPE,
+                                stderr=errors, text=True, start_new_session=True)
+        timer = threading.Timer(60, proc.kill)  # a server that never prints the line fails the test, not the suite
+        timer.start()
+        lines = []
+        try:
+            for line in proc.stdout:
+                lines.append(line)
+                if until in line:
+                    break
+        finally:
+            timer.cancel()
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
+        errors.seek(0)
+        return "".join(lines), errors.read()
 
 
-def test_the_banners_give_the_sdk_base_url_and_api_key(tmp_path):
+def test_the_banners_give_the_sdk_base_url_and_api_key():
     port, sim_port = free_port(), free_port()
-    env = {"OTP_HOST": "127.0.0.1", "OTP_PORT": str(port), "OTP_SIM_PORT": str(sim_port), "OTP_LOG_LEVEL": "ERROR"}
-    shown = banner_of([OTPSERVICE, "run"], env, tmp_path, "Press Ctrl+C")
+    env = {"OTP_HOST": "127.0.0.1", "OTP_PORT": str(port), "OTP_SIM_PORT": str(sim_port)}
+    # From the checkout, with its config/sandbox.env, as `make run` starts it: and with no warning logged.
+    shown, logged = banner_of([OTPSERVICE, "run"], env, ROOT, "Press Ctrl+C")
     assert f"simulator  http://127.0.0.1:{sim_port}/v2 " in shown and "API key     KEYsandbox" in shown
     assert f"outbox http://127.0.0.1:{sim_port}/sim/messages" in shown
-    alone = banner_of([OTPSERVICE, "sim"], {**env, "OTP_TELNYX_API_KEY": "KEYmine"}, tmp_path, "Telnyx simulator")
+    assert '"level": "WARNING"' not in logged and "Traceback" not in logged, logged
+    alone, _ = banner_of([OTPSERVICE, "sim"], {**env, "OTP_TELNYX_API_KEY": "KEYmine"}, ROOT, "Telnyx simulator")
     assert f"API http://127.0.0.1:{sim_port}/v2 (API key KEYmine;" in alone
