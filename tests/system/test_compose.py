@@ -5,6 +5,7 @@ service runs at start-up, and the three services agree with one another (no Dock
 its `command:` (or the image's CMD). The same layering here feeds otpservice's own checks: Settings.from_env and
 what `otpservice serve` checks before gunicorn starts, the simulator's options, the command line's parser, and
 the production check of Redis's eviction policy against a real redis-server started with the compose command.
+The last test runs the three as processes on loopback and goes through the README's first verification.
 """
 from __future__ import annotations
 
@@ -114,3 +115,72 @@ def test_the_worker_count_follows_the_service_cpu_limit(tmp_path):
 def test_the_readme_gives_the_compose_client_key():
     readme = (ROOT / "README.md").read_text()
     assert f"`{environment('otpservice')['OTP_API_KEYS']}`" in readme.split("**Docker.**", 1)[1].split("\n\n")[0]
+
+
+@pytest.mark.slow
+def test_the_compose_stack_as_processes_serves_the_readme_session(tmp_path):
+    """The three services as the compose file starts them, without Docker: redis-server with its flags,
+    `otpservice sim` and `otpservice serve` (production, 3 workers: its CPU limit) with their environments,
+    the container hostnames swapped for loopback ports. Then the README's first verification, with the compose
+    client key, and the signed delivery report reaching the service."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import requests
+
+    from tests.support.gunicorn_server import OTPSERVICE, GunicornServer
+    from tests.support.redis_server import free_port
+
+    redis_server = RedisServer(*command("redis")[1:], directory=str(tmp_path)).start()
+    sim_port = free_port()
+    service = GunicornServer({}, workers=2 * int(SERVICES["otpservice"]["cpus"]) + 1)
+    loopback = {"http://simulator:8081": f"http://127.0.0.1:{sim_port}", "http://otpservice:8080": service.url,
+                "redis://redis:6379": f"redis://127.0.0.1:{redis_server.port}"}
+
+    def on_loopback(env: dict[str, str]) -> dict[str, str]:
+        swapped = {}
+        for key, value in env.items():
+            for inside, outside in loopback.items():
+                value = value.replace(inside, outside)
+            swapped[key] = value
+        return {k: v for k, v in swapped.items() if k.startswith("OTP_")}
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OTP_", "PROMETHEUS_"))}
+    assert command("simulator")[:2] == ["otpservice", "sim"]
+    simulator = subprocess.Popen([str(OTPSERVICE), "sim", "--host", "127.0.0.1", "--port", str(sim_port)],
+                                 env={**base, **on_loopback(environment("simulator"))}, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, start_new_session=True)
+    service.env.update({k: v for k, v in on_loopback(environment("otpservice")).items()
+                        if k not in ("OTP_HOST", "OTP_PORT")})
+    key = {"Authorization": f"Bearer {environment('otpservice')['OTP_API_KEYS']}"}
+    number = "+13125550123"
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # compose starts the service once the simulator has started; so does this
+            try:
+                requests.get(f"http://127.0.0.1:{sim_port}/sim/public-key", timeout=1).raise_for_status()
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and simulator.poll() is None
+                time.sleep(0.1)
+        service.start()
+        sent = requests.post(service.url + "/request-code", json={"phone_number": number}, headers=key, timeout=10)
+        assert sent.status_code == 202, sent.text
+        outbox = requests.get(f"http://127.0.0.1:{sim_port}/sim/messages", params={"to": number}, timeout=5).json()
+        code = re.search(r"\b(\d{6})\b", outbox["data"][0]["text"]).group(1)
+        verified = requests.post(service.url + "/verify", json={"phone_number": number, "code": code}, headers=key,
+                                 timeout=10)
+        assert verified.json()["valid"] is True
+        deadline = time.monotonic() + 10
+        url = service.url + f"/verifications/{sent.json()['verification_id']}"
+        while (record := requests.get(url, headers=key, timeout=5).json())["sends"][0]["delivery_status"] \
+                != "delivered":
+            assert time.monotonic() < deadline, record
+            time.sleep(0.1)
+    finally:
+        service.cleanup()
+        os.killpg(simulator.pid, signal.SIGTERM)
+        simulator.wait(10)
+        redis_server.cleanup()
