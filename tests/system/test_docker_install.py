@@ -85,10 +85,10 @@ def test_install_script_builds_a_working_venv(tmp_path):
     probe = ("import otpservice, otpservice.wsgi as w; assert '/site-packages/' in otpservice.__file__; "
              "c = w.app.test_client(); assert c.get('/healthz').status_code == 200; "
              "assert c.get('/metrics').status_code == 200")
-    imported = subprocess.run([str(python), "-c", probe], cwd=tmp_path,
-                              **{**run, "env": {**env, "OTP_TELNYX_API_KEY": "KEYinstall-test"}})
+    serving = {**env, "OTP_TELNYX_API_KEY": "KEYinstall-test", "OTP_TELNYX_FROM": "+13125550100"}
+    imported = subprocess.run([str(python), "-c", probe], cwd=tmp_path, **{**run, "env": serving})
     assert imported.returncode == 0, imported.stderr[-3000:]
     checked = subprocess.run([str(venv / "bin" / "gunicorn"), "--check-config", "--config",
                               str(ROOT / "config" / "gunicorn.conf.py"), "otpservice.wsgi:app"], cwd=tmp_path,
-                             **{**run, "env": {**env, "OTP_TELNYX_API_KEY": "KEYinstall-test"}})
+                             **{**run, "env": serving})
     assert checked.returncode == 0, checked.stderr[-3000:]
