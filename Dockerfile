@@ -1,28 +1,32 @@
 # otpservice under gunicorn: multi-stage, slim, non-root. The install steps live in docker/install.sh,
-# which the test suite also runs (tests/test_docker_install.py), so the image installs as tested.
+# which the test suite also runs (tests/system/test_docker_install.py), so the image installs as tested.
 
-# -- build: a virtualenv with the dependencies, then the package -------------------------------------------
-FROM python:3.11-slim AS build
+# -- build: a virtualenv with the locked dependencies, then the package -------------------------------------
+# An exact Python release, so a rebuild next month runs the interpreter this one was tested on.
+FROM python:3.11.16-slim-bookworm AS build
 # The install script first: it changes rarely, and both install layers below run it.
 COPY docker/install.sh /build/docker/install.sh
-# Only the metadata, so the dependency layer stays cached until setup.cfg changes.
-COPY setup.cfg pyproject.toml /build/
-# Dependencies from setup.cfg's install_requires, into /opt/venv.
+# Only the service's lock, so the dependency layer stays cached until a dependency changes.
+COPY requirements/service.txt /build/requirements/service.txt
+# The locked dependencies (exact versions, hashes checked), into /opt/venv.
 RUN sh /build/docker/install.sh deps /opt/venv /build
-# The package's long description, read when it is built.
-COPY README.md /build/
+# What building the package reads: its metadata and its long description.
+COPY setup.cfg pyproject.toml README.md /build/
+# The build backend's lock, beside the service's.
+COPY requirements/build.txt /build/requirements/build.txt
 # Then the source: only this layer and the next rebuild when the code changes.
 COPY otpservice /build/otpservice
 # The package itself, dependencies untouched; the script checks the console script and the Lua files.
 RUN sh /build/docker/install.sh app /opt/venv /build
 
 # -- runtime: the virtualenv and the gunicorn config, nothing else -----------------------------------------
-FROM python:3.11-slim
+# The same Python release as the build stage: the virtualenv's interpreter links to it.
+FROM python:3.11.16-slim-bookworm
 # A system user without a home or shell: the service needs neither, and never runs as root.
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin otp
 # The virtualenv from the build stage: no pip cache or build files come along.
 COPY --from=build /opt/venv /opt/venv
-# gunicorn's settings: workers from the CPU count, timeouts, JSON logs, the metrics directory.
+# gunicorn's settings: workers from the container's CPU limit, timeouts, JSON logs, the metrics directory.
 COPY config/gunicorn.conf.py /app/config/gunicorn.conf.py
 # Listen on every interface inside the container; production refuses to start without its secrets.
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \

@@ -4,14 +4,56 @@ Every value comes from the service's own settings (OTP_* variables, read by otps
 flags given after `otpservice serve` still win over this file.
 """
 import atexit
-import multiprocessing
+import math
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
-from otpservice.config import Settings
+# Every module-level name here that gunicorn knows is read as its setting (`config` is one): import names only.
+from otpservice.config import Settings, check_workers, or_exit
 
-settings = Settings.from_env()
+CGROUP = "/sys/fs/cgroup"  # where a container sees its own cgroup (v2: cpu.max; v1: cpu/cpu.cfs_quota_us)
+
+# A refused configuration prints its one line and exits: gunicorn would print a traceback for an exception here.
+with or_exit():
+    settings = Settings.from_env()
+
+
+def cpu_quota(root: str = CGROUP) -> float | None:
+    """The CPUs the cgroup's quota allows (a container's `--cpus`), or None when it sets none.
+
+    cgroup v2 writes `cpu.max` as "QUOTA PERIOD" ("max PERIOD": no limit); v1 has cpu.cfs_quota_us (-1: no limit)
+    and cpu.cfs_period_us under the cpu controller's folder.
+    """
+    try:
+        quota, period = Path(root, "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError, ZeroDivisionError):
+        pass
+    for folder in ("cpu", "cpu,cpuacct"):
+        try:
+            quota = int(Path(root, folder, "cpu.cfs_quota_us").read_text())
+            period = int(Path(root, folder, "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            continue
+        return quota / period if quota > 0 and period > 0 else None
+    return None
+
+
+def usable_cpus(root: str = CGROUP) -> int:
+    """CPUs this process may use: those it may run on, no more than its cgroup's quota (rounded up)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = cpu_quota(root)
+    return max(1, min(cpus, math.ceil(quota))) if quota else cpus
+
+
+def default_workers(settings: Settings, root: str = CGROUP) -> int:
+    """OTP_WORKERS, or for 0: one process with the embedded store (it lives in one), else 2 per usable CPU + 1."""
+    if settings.workers:
+        return settings.workers
+    return 2 * usable_cpus(root) + 1 if settings.redis_url else 1
+
 if settings.worker_class == "gevent":
     # Before the app is imported and built (preload_app, below): its locks, queues and sockets must be gevent's,
     # or one greenlet waiting on a real lock would stop every request of the worker.
@@ -49,7 +91,8 @@ if OWN_METRICS_DIR:
 bind = f"{settings.host}:{settings.port}"
 # I/O-bound work (Redis, Telnyx): processes for the cores, and in each a greenlet per request (gevent), so a
 # send waiting on Telnyx holds only its own request; OTP_SEND_CONCURRENCY bounds those waits (bench/RESULTS.md).
-workers = settings.workers or multiprocessing.cpu_count() * 2 + 1
+# A container's CPU limit counts, not the host's cores: gunicorn workers beyond it only queue for the same quota.
+workers = default_workers(settings)
 worker_class = settings.worker_class
 worker_connections = settings.worker_connections
 threads = settings.threads
@@ -82,12 +125,15 @@ logconfig_dict = {
 
 
 def on_starting(server):
-    """Drop the .db files of a past run from the metrics directory: their counts are not this run's.
+    """Refuse a worker count the store cannot serve (`serve -- --workers 4` on the embedded store), then drop the
+    .db files of a past run from the metrics directory: their counts are not this run's.
 
     This runs once per start, after the preloaded app made the master's own (empty) files: deleting those
     too is harmless, because the master counts nothing and prometheus_client opens files named after the
     new pid on a worker's first count after the fork.
     """
+    with or_exit():
+        check_workers(settings, server.cfg.workers)
     for name in os.listdir(metrics_dir):
         if name.endswith(".db"):
             os.remove(os.path.join(metrics_dir, name))

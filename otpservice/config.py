@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import dataclasses
 import os
 import re
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec: OTP_APP_NAME is counted in GSM-7 septets)
 
@@ -34,6 +38,10 @@ APP_NAME_MAX_SEPTETS = 20
 HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 WEBOTP_DOMAIN_RE = re.compile(rf"^(?=.{{1,253}}$){HOST_LABEL}(?:\.{HOST_LABEL})+$")
 ANDROID_APP_HASH_RE = re.compile(r"^[A-Za-z0-9+/]{11}$")  # the first 11 base64 characters of the app's SHA-256
+CONFIG_ERROR_STATUS = 2  # the exit status of a refused configuration, as argparse's for a bad command line
+# Variables the sandbox launcher reads besides the settings (`otpservice run`, `otpservice sim`).
+LAUNCHER_VARIABLES = {"OTP_SIM_PORT": "the simulator's port (otpservice run, otpservice sim)",
+                      "OTP_SIM_SIGNING_KEY": "the simulator's webhook signing seed (otpservice run, otpservice sim)"}
 
 
 class ConfigError(ValueError):
@@ -165,7 +173,9 @@ class Settings:
                                     "11-character app hash for Android's SMS Retriever, on a line of its own")
     max_body_bytes: int = setting("OTP_MAX_BODY_BYTES", 65536, "largest request body accepted", parse=int)
     log_level: str = setting("OTP_LOG_LEVEL", "INFO", "log level")
-    workers: int = setting("OTP_WORKERS", 0, "gunicorn worker processes; 0: 2 x CPU cores + 1", parse=int)
+    workers: int = setting("OTP_WORKERS", 0,
+                           "gunicorn worker processes; 0: 2 x the CPUs it may use (a container's CPU limit "
+                           "counts) + 1, or 1 with the embedded store", parse=int)
     worker_class: str = setting(
         "OTP_WORKER_CLASS", "gevent",
         "gunicorn worker: `gevent` (a greenlet per request: a slow Telnyx holds no other request) or `gthread`")
@@ -307,6 +317,7 @@ class Settings:
         if not 0 < self.telnyx_timeout <= self.telnyx_send_deadline <= 30:
             raise ConfigError("OTP_TELNYX_TIMEOUT must be above 0 and at most OTP_TELNYX_SEND_DEADLINE, itself at "
                               "most 30 seconds")
+        check_workers(self, self.workers)
         for name, value in (("OTP_SEND_ENDPOINT", self.send_endpoint),
                             ("OTP_FAILOVER_ENDPOINT", self.failover_endpoint or "messages")):
             if value not in ENDPOINTS:
@@ -374,15 +385,38 @@ class Settings:
         return rows
 
 
-def environ_value(name: str, default: str | None = None) -> str | None:
-    """Read one variable that is not a service setting (the sandbox launcher's, e.g. OTP_SIM_PORT)."""
-    return os.environ.get(name, default)
+def check_workers(settings: Settings, workers: int) -> None:
+    """ConfigError when `workers` processes cannot share the configured store (the embedded one is per process)."""
+    if workers > 1 and not settings.redis_url:
+        raise ConfigError(f"{workers} workers need OTP_REDIS_URL: the embedded store lives inside one process, so "
+                          "each worker would hold codes the others cannot verify (set OTP_WORKERS=1, or a Redis)")
 
 
-def read_env_file(path: str) -> dict[str, str]:
-    """KEY=VALUE lines of an env file (comments and blanks skipped); {} when the file is absent."""
+def error_line(exc: ConfigError) -> str:
+    """The one line a refused configuration prints, whichever entry point refused it."""
+    return f"otpservice: configuration error: {exc}"
+
+
+@contextlib.contextmanager
+def or_exit(status: int = CONFIG_ERROR_STATUS) -> Iterator[None]:
+    """A ConfigError inside becomes its one line on stderr and SystemExit(status).
+
+    For the entry points gunicorn runs (its config file, the WSGI module), where an exception would be printed
+    as a traceback: gunicorn passes SystemExit through untouched.
+    """
+    try:
+        yield
+    except ConfigError as exc:
+        print(error_line(exc), file=sys.stderr, flush=True)
+        raise SystemExit(status) from None
+
+
+def read_env_file(path: str, *, required: bool = False) -> dict[str, str]:
+    """KEY=VALUE lines of an env file (comments and blanks skipped); {} when it is absent, unless `required`."""
     values: dict[str, str] = {}
     if not os.path.exists(path):
+        if required:
+            raise ConfigError(f"--env-file {path}: no such file")
         return values
     with open(path, encoding="utf-8") as handle:
         for line in handle:
@@ -396,3 +430,72 @@ def read_env_file(path: str) -> dict[str, str]:
 def otp_environ() -> dict[str, str]:
     """Every OTP_* variable set in the environment (the sandbox launcher layers its defaults under them)."""
     return {key: value for key, value in os.environ.items() if key.startswith("OTP_")}
+
+
+def port_from(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A port number from one variable (the launcher's OTP_PORT, OTP_SIM_PORT); ConfigError naming it."""
+    raw = environ.get(name)
+    try:
+        port = default if raw is None else int(raw)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{name} must be a port number 0-65535, not {raw!r}")
+    return port
+
+
+def shown_default(default: Any) -> str:
+    """A default as one would write it in the environment; `(unset)` for an empty one."""
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, (tuple, list)):
+        default = ",".join(default)
+    elif isinstance(default, dict):
+        default = ",".join(f"{key}={value}" for key, value in default.items())
+    return "(unset)" if default == "" else str(default)
+
+
+def masked(env: str, raw: str, *, secret: bool) -> str:
+    """A value fit to print: a secret as its length only, a URL without its password."""
+    if secret:
+        count = len(_csv(raw)) if env == "OTP_API_KEYS" else 0
+        return f"(set: {count} keys)" if count > 1 else f"(set: {len(raw)} characters)" if raw else "(empty)"
+    if "://" not in raw:
+        return raw if raw else "(empty)"
+    parts = urlsplit(raw)
+    if parts.password is not None:
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{parts.netloc.rpartition('@')[2]}")
+    # A Sentinel URL may carry the sentinels' password in its query (?sentinel_password=).
+    query = re.sub(r"((?:^|&)[^=&]*password=)[^&]*", r"\1***", parts.query)
+    return urlunsplit(parts._replace(query=query))
+
+
+def effective(environ: Mapping[str, str], file_values: Mapping[str, str] | None = None,
+              file_name: str = "") -> list[dict[str, str]]:
+    """Every setting's value as the service would see it, masked, and where it comes from: `default`,
+    `environment` or `env file NAME` (the environment wins over the file). Then the launcher's variables that are
+    set, and any other OTP_* variable, so that a misspelt one shows (its value never: it may be a secret)."""
+    file_values = file_values or {}
+
+    def source_of(env: str) -> str | None:
+        return "environment" if env in environ else f"env file {file_name}" if env in file_values else None
+
+    rows = []
+    for spec in dataclasses.fields(Settings):
+        env, source = spec.metadata["env"], source_of(spec.metadata["env"])
+        if source is None:
+            default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()
+            rows.append({"env": env, "value": shown_default(default), "source": "default"})
+        else:
+            raw = environ.get(env, file_values.get(env, ""))
+            rows.append({"env": env, "value": masked(env, raw, secret=spec.metadata["secret"]), "source": source})
+    settings = {row["env"] for row in rows}
+    for env, doc in LAUNCHER_VARIABLES.items():
+        if (source := source_of(env)) is not None:
+            raw = environ.get(env, file_values.get(env, ""))
+            rows.append({"env": env, "value": masked(env, raw, secret=env == "OTP_SIM_SIGNING_KEY"),
+                         "source": f"{source}; {doc}"})
+    for env in sorted((set(environ) | set(file_values)) - settings - set(LAUNCHER_VARIABLES)):
+        if env.startswith("OTP_"):
+            rows.append({"env": env, "value": "(not shown)", "source": f"{source_of(env)}; not a setting: misspelt?"})
+    return rows

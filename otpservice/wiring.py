@@ -68,10 +68,34 @@ class Services:
         return [job for job in (self.scheduler, self.reconciler) if job is not None]
 
 
+def require_sending(settings: Settings) -> None:
+    """ConfigError naming each setting a text cannot be sent without, on every endpoint configured.
+
+    Checked before serving (and by `otpservice config`): a missing sender found by the first request would
+    answer it with a 500, after its send had been reserved.
+    """
+    problems = []
+    if not settings.telnyx_api_key:
+        problems.append("OTP_TELNYX_API_KEY is required to send texts (`make run` wires the simulator's own)")
+    for name, endpoint in (("OTP_SEND_ENDPOINT", settings.send_endpoint),
+                           ("OTP_FAILOVER_ENDPOINT", settings.failover_endpoint)):
+        if endpoint == "messages" and not settings.telnyx_from:
+            problems.append(f"OTP_TELNYX_FROM is required with {name}=messages: it is each text's sender")
+        elif endpoint == "number_pool" and not settings.telnyx_messaging_profile_id:
+            problems.append(f"OTP_TELNYX_MESSAGING_PROFILE_ID is required with {name}=number_pool: the pool is "
+                            "the profile's")
+    if any(ch.isalpha() for ch in settings.telnyx_from) and not settings.telnyx_messaging_profile_id:
+        # Telnyx refuses an alphanumeric sender ID without the profile that holds it (40306).
+        problems.append(f"OTP_TELNYX_MESSAGING_PROFILE_ID is required with an alphanumeric OTP_TELNYX_FROM "
+                        f"({settings.telnyx_from!r})")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
 def telnyx_client(settings: Settings, *, metrics: Metrics | NullMetrics | None = None) -> TelnyxClient:
     """The Telnyx client the settings name; ConfigError naming the setting when they name none."""
     if not settings.telnyx_api_key:
-        raise ConfigError("OTP_TELNYX_API_KEY is required to send texts (`make run` wires the simulator's own)")
+        raise ConfigError("OTP_TELNYX_API_KEY is required to reach Telnyx (`make run` wires the simulator's own)")
     try:
         return TelnyxClient(api_key=settings.telnyx_api_key, base_url=settings.telnyx_base_url,
                             timeout=(min(CONNECT_TIMEOUT, settings.telnyx_timeout), settings.telnyx_timeout),
@@ -93,10 +117,14 @@ def with_code_secret(settings: Settings) -> Settings:
 
 
 def build(settings: Settings, *, redis_client: Any = None, sender: TelnyxClient | None = None,
-          clock: Callable[[], float] = time.time, metrics: Metrics | NullMetrics | None = None) -> Services:
-    """The services of one app, from its settings."""
+          clock: Callable[[], float] = time.time, metrics: Metrics | NullMetrics | None = None,
+          sends_texts: bool = True) -> Services:
+    """The services of one app, from its settings; `sends_texts=False` for a command that only reads Telnyx
+    (the opt-out list), which needs no sender."""
     settings = with_code_secret(settings)
     metrics = metrics or NullMetrics()
+    if sender is None and sends_texts:
+        require_sending(settings)
     client = redis_client if redis_client is not None else connect(settings.redis_url, timeout=settings.redis_timeout)
     telnyx = sender or telnyx_client(settings, metrics=metrics)
     stores = dict(metrics=metrics)

@@ -165,6 +165,7 @@ def inbound() -> Any:
     payload = payloads.inbound_payload(
         subscriber=subscriber, to=our_number, text=text, profile_id=profile, webhook_url=url, now=now
     )
+    sim.state.keep_payload(payload)  # readable through GET /v2/messages/{id}, as Telnyx keeps inbound messages
     data = payloads.event("message.received", payload, now=now)
     outcome = sim.dispatcher.deliver(data, [url])
     return jsonify({"data": {"event": data, "delivery": outcome, "keyword": keyword}})

@@ -49,6 +49,16 @@ def keyword_of(text: str) -> str | None:
     return None
 
 
+def outside_gsm7(text: str) -> list[str]:
+    """The characters of `text` that GSM-7 (basic set and extension table) cannot carry, each once, in order."""
+    return list(dict.fromkeys(ch for ch in text if ch not in GSM7_BASIC and ch not in GSM7_EXTENDED))
+
+
+def is_alphanumeric_sender(sender: str) -> bool:
+    """An alphanumeric sender ID ("Acme"), as opposed to a +E.164 number or a short code (digits only)."""
+    return any(ch.isalpha() for ch in sender)
+
+
 def encoding_and_parts(text: str, requested: str = "auto") -> tuple[str, int]:
     """The encoding Telnyx would pick and the number of SMS parts the text needs."""
     if requested != "ucs2" and all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text):

@@ -43,6 +43,7 @@ class SimState:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.outbox: list[dict[str, Any]] = []  # oldest first; the API shows it newest first
+        self.payloads: dict[str, dict[str, Any]] = {}  # message id -> the message as GET /v2/messages/{id} shows it
         self.faults: list[Fault] = []
         self.optouts: dict[tuple[str, str], dict[str, Any]] = {}  # (to, messaging_profile_id) -> record
         self.requests: list[dict[str, Any]] = []
@@ -55,6 +56,7 @@ class SimState:
         """Forget everything (between tests)."""
         with self.lock:
             self.outbox.clear()
+            self.payloads.clear()
             self.faults.clear()
             self.optouts.clear()
             self.requests.clear()
@@ -91,12 +93,18 @@ class SimState:
         with self.lock:
             self.outbox.append(record)
 
-    def set_status(self, message_id: str, status: str) -> None:
-        """Move an outbox message to `status`."""
+    def keep_payload(self, payload: dict[str, Any]) -> None:
+        """Keep a message's latest state (its outbound or inbound payload); an outbox entry follows its status."""
         with self.lock:
+            self.payloads[payload["id"]] = payload
             for record in self.outbox:
-                if record["id"] == message_id:
-                    record["status"] = status
+                if record["id"] == payload["id"]:
+                    record["status"] = payload["to"][0]["status"]
+
+    def payload(self, message_id: str) -> dict[str, Any] | None:
+        """The latest state of one message, or None for an id never seen."""
+        with self.lock:
+            return self.payloads.get(message_id)
 
     def messages(self, to: str | None = None) -> list[dict[str, Any]]:
         """Copies of outbox messages, newest first, optionally to one number."""
@@ -104,9 +112,10 @@ class SimState:
             return [dict(r) for r in reversed(self.outbox) if to is None or r["to"] == to]
 
     def clear_messages(self) -> None:
-        """Empty the outbox."""
+        """Empty the outbox (and forget the messages' states)."""
         with self.lock:
             self.outbox.clear()
+            self.payloads.clear()
 
     def is_opted_out(self, to: str, profile_id: str) -> bool:
         """Whether `to` blocked this messaging profile (a block covers the whole profile)."""

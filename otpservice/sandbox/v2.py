@@ -1,4 +1,4 @@
-"""The simulator's Telnyx API routes under /v2: the two send endpoints and the opt-out list."""
+"""The simulator's Telnyx API routes under /v2: the two send endpoints, a message's state and the opt-out list."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from otpservice.sandbox.simulator import (
     CODE_BAD_REQUEST,
     CODE_INVALID_VALUE,
     CODE_MISSING,
+    CODE_NOT_FOUND,
     CODE_UNEXPECTED,
     E164_RE,
     Simulator,
@@ -34,6 +35,7 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 250
 RATE_LIMIT = 50  # Telnyx's default account limit, messages per second
 RATE_LIMIT_RESET_SECONDS = 2
+CODE_ALPHA_SENDER = "40306"  # alphanumeric sender not configured (the service reads it as its own misconfiguration)
 
 
 @bp.before_request
@@ -102,6 +104,32 @@ def _schema_error(body: dict[str, Any], endpoint: str) -> Any | None:
             pointer=pointer,
         )
     return telnyx_error(422, CODE_INVALID_VALUE, "Invalid value", error.message, pointer=path)
+
+
+def _refused_as_telnyx_does(body: dict[str, Any], endpoint: str, text: str) -> Any | None:
+    """Telnyx's refusal of a well-formed send it will not carry out, or None.
+
+    `encoding: gsm7` promises GSM-7: a character outside it is refused, not sent as UCS-2 (which `auto` would do).
+    An alphanumeric sender ID is a property of a messaging profile: without one it is refused.
+    """
+    if body.get("encoding") == "gsm7" and (outside := payloads.outside_gsm7(text)):
+        return telnyx_error(
+            400,
+            CODE_INVALID_VALUE,
+            "Invalid value",
+            f"encoding gsm7 cannot carry {''.join(outside)!r}: send it with encoding auto or ucs2.",
+            pointer="/text",
+        )
+    sender = body.get("from") if endpoint == "messages" else None
+    if isinstance(sender, str) and payloads.is_alphanumeric_sender(sender) and not body.get("messaging_profile_id"):
+        return telnyx_error(
+            400,
+            CODE_ALPHA_SENDER,
+            "Alphanumeric sender ID not configured",
+            f"The alphanumeric sender '{sender}' needs a messaging_profile_id with an alphanumeric sender ID.",
+            pointer="/messaging_profile_id",
+        )
+    return None
 
 
 def _fault_response(sim: Simulator, mode: str, from_: str, to: str) -> Any | None:
@@ -191,6 +219,8 @@ def send_once(endpoint: str) -> Any:
             "The 'text' parameter is required for SMS.",
             pointer="/text",
         )
+    if (refusal := _refused_as_telnyx_does(body, endpoint, text)) is not None:
+        return refusal
     encoding, parts = payloads.encoding_and_parts(text, body.get("encoding", "auto"))
     if parts > payloads.MAX_PARTS:
         return telnyx_error(
@@ -252,6 +282,17 @@ def send_once(endpoint: str) -> Any:
             sim.state.last_webhook_url = webhook_url
     final = "delivery_failed" if mode == "delivery_failed" else "delivered"
     sim.dispatcher.delivery_reports(payload, [] if mode == "no_webhook" else urls, final)
+    return jsonify({"data": payload})
+
+
+@bp.get("/messages/<message_id>")
+def retrieve(message_id: str) -> Any:
+    """One message as it stands now (queued, sent, then delivered or failed), outbound or inbound."""
+    payload = current_sim().state.payload(message_id)
+    if payload is None:
+        return telnyx_error(
+            404, CODE_NOT_FOUND, "Resource not found", f"No message with id '{message_id}'.", parameter="id"
+        )
     return jsonify({"data": payload})
 
 

@@ -98,14 +98,15 @@ class WebhookDispatcher:
             try:
                 time.sleep(self.delay)
                 sent = payloads.advance(payload, "sent", now=self.clock())
-                self.state.set_status(payload["id"], "sent")
+                self.state.keep_payload(sent)
                 if urls:
                     self.deliver(payloads.event("message.sent", sent, now=self.clock()), urls)
                 final = payloads.advance(sent, final_status, now=self.clock())
-                self.state.set_status(payload["id"], final_status)
+                self.state.keep_payload(final)
                 if urls:
                     self.deliver(payloads.event("message.finalized", final, now=self.clock()), urls)
             except Exception:  # a daemon thread has nobody to raise to: log it instead of dying silently
                 log.exception("sim delivery reports failed for message %s", payload.get("id"))
 
+        self.state.keep_payload(payload)  # queued, readable at once through GET /v2/messages/{id}
         threading.Thread(target=run, name=f"sim-webhooks-{payload['id'][:8]}", daemon=True).start()

@@ -412,3 +412,52 @@ def test_webhooks_give_up_after_max_attempts(sim, client):
 def test_the_contract_checker_rejects_what_the_spec_forbids(instance, pointer):
     with pytest.raises(AssertionError):
         check(instance, pointer)
+
+
+def test_a_message_read_back_matches_the_spec_at_every_stage(sim, client):
+    with WebhookRecorder() as hooks:
+        sent = client.send_message(to=TO, text=TEXT, from_=FROM, webhook_url=hooks.url)
+        path = f"/messages/{sent.message_id}"
+        queued = requests.get(sim.base_url + path, headers={"Authorization": f"Bearer {sim.api_key}"}, timeout=5)
+        hooks.wait_for(lambda d: len(d) >= 2)
+    delivered = requests.get(sim.base_url + path, headers={"Authorization": f"Bearer {sim.api_key}"}, timeout=5)
+    pointer = response_schema("/messages/{id}", "200", "get")
+    # The first read races the simulator's 10 ms step to `sent`; either way the message is not final yet.
+    for response, statuses in ((queued, {"queued", "sent"}), (delivered, {"delivered"})):
+        assert response.status_code == 200
+        check(response.json(), pointer)
+        data = response.json()["data"]
+        assert (data["id"], data["text"]) == (sent.message_id, TEXT) and data["to"][0]["status"] in statuses
+    assert delivered.json()["data"]["completed_at"] and queued.json()["data"]["completed_at"] is None
+    with WebhookRecorder() as hooks:
+        inbound = requests.post(sim.url + "/sim/inbound", json={"from": TO, "text": "HELP", "webhook_url": hooks.url},
+                                timeout=5).json()["data"]["event"]["payload"]
+    answer = requests.get(sim.base_url + f"/messages/{inbound['id']}",
+                          headers={"Authorization": f"Bearer {sim.api_key}"}, timeout=5)
+    check(answer.json(), pointer)
+    assert answer.json()["data"]["direction"] == "inbound"
+    missing = requests.get(sim.base_url + f"/messages/{uuid.uuid4()}",
+                           headers={"Authorization": f"Bearer {sim.api_key}"}, timeout=5)
+    assert_errors_body(missing, 404, "10005")
+    assert_errors_body(requests.get(sim.base_url + path, timeout=5), 401, "10009")
+
+
+@pytest.mark.parametrize("body, status, code, pointer", [
+    ({"from": FROM, "to": TO, "text": "Code ✓ 482913", "encoding": "gsm7"}, 400, "10003", "/text"),
+    ({"from": "Acme", "to": TO, "text": TEXT}, 400, "40306", "/messaging_profile_id"),
+])
+def test_what_telnyx_refuses_is_refused_in_its_shape(sim, body, status, code, pointer):
+    error = assert_errors_body(raw_post(sim, "/messages", body), status, code)
+    assert error["source"] == {"pointer": pointer}
+    assert requests.get(sim.url + "/sim/messages", timeout=5).json()["data"] == []  # nothing was sent
+
+
+@pytest.mark.parametrize("body, encoding", [
+    ({"from": FROM, "to": TO, "text": "Code ✓ 482913"}, "UCS-2"),                   # auto picks UCS-2
+    ({"from": FROM, "to": TO, "text": "Café: 482913", "encoding": "gsm7"}, "GSM-7"),  # é is in GSM-7
+    ({"from": "Acme", "to": TO, "text": TEXT, "messaging_profile_id": PROFILE}, "GSM-7"),
+])
+def test_what_telnyx_accepts_next_to_those_refusals(sim, body, encoding):
+    response = raw_post(sim, "/messages", body)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["encoding"] == encoding

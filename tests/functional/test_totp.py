@@ -466,8 +466,8 @@ def test_embedded_store_runs_the_totp_scripts(sim):
     from tests.support.app import Clock
 
     clock = Clock(T0)
-    app = create_app(Settings(api_keys=(CLIENT_KEY,), telnyx_api_key="KEYtest", telnyx_base_url=sim.base_url),
-                     clock=clock)
+    app = create_app(Settings(api_keys=(CLIENT_KEY,), telnyx_api_key="KEYtest", telnyx_base_url=sim.base_url,
+                              telnyx_from="+13125550100"), clock=clock)
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {CLIENT_KEY}"
     user = "embedded-" + base64.b32encode(bytes(range(5))).decode()  # the embedded store outlives the test

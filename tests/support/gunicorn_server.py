@@ -68,3 +68,27 @@ class GunicornServer:
         self.stop()
         self.log.close()
         os.unlink(self.log.name)
+
+
+GUNICORN_CONF = Path(__file__).resolve().parents[2] / "config" / "gunicorn.conf.py"
+# Loads config/gunicorn.conf.py as gunicorn does (a plain exec of the file), then asks its default_workers for the
+# worker count under each cgroup folder given.
+_WORKERS_SCRIPT = """
+import json, runpy, sys
+conf = runpy.run_path(sys.argv[1])
+print(json.dumps([conf["default_workers"](conf["settings"], root) for root in sys.argv[2:]]))
+"""
+
+
+def conf_workers(settings: dict[str, str], *cgroup_roots: Path) -> list[int]:
+    """The worker counts config/gunicorn.conf.py chooses under `settings`, one per fake cgroup folder.
+
+    In a child process: the file writes prometheus_client's variables into the environment as it loads.
+    """
+    import json
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OTP_", "PROMETHEUS_"))}
+    done = subprocess.run([sys.executable, "-c", _WORKERS_SCRIPT, str(GUNICORN_CONF), *map(str, cgroup_roots)],
+                          env={**base, **settings}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -43,7 +43,8 @@ def connections(sock: socket.socket) -> int:
 def test_building_the_app_connects_to_nothing_and_starts_no_thread():
     redis_port, telnyx_port = listener(), listener()
     settings = Settings(redis_url=f"redis://127.0.0.1:{redis_port.getsockname()[1]}/0", redis_timeout=0.2,
-                        telnyx_api_key=SIM_API_KEY, code_secret=CODE_SECRET, optout_sync_interval=3600,
+                        telnyx_api_key=SIM_API_KEY, telnyx_from="+13125550100", code_secret=CODE_SECRET,
+                        optout_sync_interval=3600,
                         telnyx_base_url=f"http://127.0.0.1:{telnyx_port.getsockname()[1]}/v2")
     app = create_app(settings)
     scheduler = services(app).scheduler

@@ -1,9 +1,12 @@
 """The README documents the settings the code has: every OTP_* variable of config.Settings has a row in the
-README's configuration table, with its default, and the table names no variable the code does not read."""
+README's configuration table, with its default, and the table names no variable the code does not read; and it
+lists every route of the Telnyx simulator."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import nacl.signing
 
 from otpservice.config import Settings
 
@@ -37,3 +40,27 @@ def test_the_readmes_example_of_an_operators_texts_loads_as_it_says(tmp_path):
     assert texts.render(code="123456", locale="en", region="US").startswith("123456 is your otpservice code.")
     assert texts.language(None, "KE") == "sw" and texts.language(None, "PT") == "pt-PT"
     assert texts.language(None, "BD") == "en"
+
+
+def test_the_readme_lists_every_route_of_the_simulator():
+    """Each route the simulator serves is in the README's simulator section, written as `METHOD /path`."""
+    from otpservice.sandbox import create_sim_app
+
+    readme = README.read_text()
+    section = readme.split("## The Telnyx simulator", 1)[1].split("\n## ", 1)[0]
+    app = create_sim_app(api_key="KEYdocs", signing_key=nacl.signing.SigningKey.generate())
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        paths = [rule.rule]
+        if "<any(requests, webhooks):log_name>" in rule.rule:
+            paths = [rule.rule.replace("<any(requests, webhooks):log_name>", name) for name in ("requests", "webhooks")]
+        for path in paths:
+            path = path.replace("<message_id>", "{id}").replace("<to>", "{number}")
+            routes |= {f"{method} {path}" for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert len(routes) > 15
+    missing = sorted(route for route in routes if f"`{route}" not in section and f", {route}" not in section
+                     and f"{route}`" not in section)
+    assert not missing, f"README's simulator section lacks {missing}"
+    assert "`http://127.0.0.1:8081/v2`" in section
