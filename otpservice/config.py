@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec: OTP_APP_NAME is counted in GSM-7 septets)
 
-from otpservice.vocabulary import ENDPOINTS
+from otpservice.vocabulary import ENDPOINTS, TELNYX_GSM7
 
 ENVIRONMENTS = ("sandbox", "production")
 WORKER_CLASSES = ("gevent", "gthread")
@@ -360,14 +360,13 @@ class Settings:
 
     def validate_texts(self) -> None:
         """The app name, WebOTP host and Android hash that go into every text (core/messages.py fits them)."""
-        try:
-            septets = len(self.app_name.encode("gsm03.38"))
-        except UnicodeEncodeError:
-            septets = None
-        if not self.app_name.strip() or septets is None or septets > APP_NAME_MAX_SEPTETS:
-            raise ConfigError(f"OTP_APP_NAME must be 1-{APP_NAME_MAX_SEPTETS} characters of the GSM-7 alphabet (one "
-                              "of its extension table, such as [ ] { } ~ €, counts two), so that every text "
-                              "fits one SMS segment")
+        gsm7 = all(ch in TELNYX_GSM7 for ch in self.app_name)
+        if not self.app_name.strip() or not gsm7 or len(self.app_name.encode("gsm03.38")) > APP_NAME_MAX_SEPTETS:
+            outside = "".join(dict.fromkeys(ch for ch in self.app_name if ch not in TELNYX_GSM7))
+            raise ConfigError(f"OTP_APP_NAME must be 1-{APP_NAME_MAX_SEPTETS} characters Telnyx sends as GSM-7 "
+                              "(letters, digits, ASCII punctuation, some Latin accented letters; one of "
+                              "[ ] { } ~ ^ | \\ counts two), so that every text fits one SMS segment"
+                              + (f"; not {outside!r}" if outside else ""))
         if self.webotp_domain and not WEBOTP_DOMAIN_RE.match(self.webotp_domain):
             raise ConfigError("OTP_WEBOTP_DOMAIN must be a lower-case host name such as login.example.com (no "
                               "scheme, port or path; an international name in its xn-- form)")

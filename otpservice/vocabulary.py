@@ -70,3 +70,13 @@ PROVIDER_CALL_OUTCOMES = ("2xx", "4xx", "5xx", "timeout", "connection_error", "e
 STORE_ERRORS = ("ConnectionError", "TimeoutError", "BusyLoadingError", "ReadOnlyError", "ClusterDownError",
                 "TryAgainError", "ResponseError", "MovedError", "AskError", "MasterNotFoundError",
                 "RedisClusterException", "NoScriptError", "NotReplicated")
+
+# -- texts ----------------------------------------------------------------------------------------------
+# The characters Telnyx sends as GSM-7 (developers.telnyx.com, "Message encoding": a "non-standard GSM 7-bit
+# encoding optimized for carrier compatibility"; anything else makes the whole text UTF-16). It is narrower than
+# GSM 03.38: no Ç, no Greek capitals, no ¤, no € or form feed. The page's two renderings disagree on §; it
+# counts as UCS-2 here, the safe side of a one-segment promise. Every character here is in GSM 03.38, so the
+# gsm03.38 codec counts their septets (core/segments.py, config's OTP_APP_NAME check, the simulator).
+TELNYX_GSM7 = frozenset(
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz\n\r !\"#$%&'()*+,-./:;<=>?@[\\]^_{}|~"
+    "£¥èéùìòØøÅåÆæßÉ¡ÄÖÑÜ¿äöñüà")

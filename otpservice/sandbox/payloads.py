@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from datetime import datetime, timezone
 from typing import Any
+
+from otpservice.core import segments
 
 ORGANIZATION_ID = "5f2b7f3e-6a8c-4d0e-9b1a-2c3d4e5f6a7b"
 COST_PER_PART = "0.0040"
 CURRENCY = "USD"
 MAX_PARTS = 10
-# The GSM 03.38 basic set and its extension table (the latter costs two septets per character).
-GSM7_BASIC = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM7_EXTENDED = set("^{}\\[~]|€\f")
 STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_KEYWORDS = frozenset({"START", "UNSTOP"})
 HELP_KEYWORDS = frozenset({"HELP", "INFO"})
@@ -49,23 +44,16 @@ def keyword_of(text: str) -> str | None:
     return None
 
 
-def outside_gsm7(text: str) -> list[str]:
-    """The characters of `text` that GSM-7 (basic set and extension table) cannot carry, each once, in order."""
-    return list(dict.fromkeys(ch for ch in text if ch not in GSM7_BASIC and ch not in GSM7_EXTENDED))
-
-
 def is_alphanumeric_sender(sender: str) -> bool:
     """An alphanumeric sender ID ("Acme"), as opposed to a +E.164 number or a short code (digits only)."""
     return any(ch.isalpha() for ch in sender)
 
 
 def encoding_and_parts(text: str, requested: str = "auto") -> tuple[str, int]:
-    """The encoding Telnyx would pick and the number of SMS parts the text needs."""
-    if requested != "ucs2" and all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text):
-        septets = len(text) + sum(ch in GSM7_EXTENDED for ch in text)
-        return "GSM-7", 1 if septets <= 160 else math.ceil(septets / 153)
-    units = len(text.encode("utf-16-le")) // 2
-    return "UCS-2", 1 if units <= 70 else math.ceil(units / 67)
+    """The encoding Telnyx would pick and the number of SMS parts the text needs (parts of 153 septets or 67
+    units once it is longer than one segment)."""
+    cost = segments.cost(text, requested)
+    return cost.encoding, cost.parts
 
 
 def outbound_payload(

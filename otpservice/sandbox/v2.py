@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, make_response, request
 from jsonschema.exceptions import best_match
 
+from otpservice.core import segments
 from otpservice.sandbox import idempotency, payloads
 from otpservice.sandbox.simulator import (
     CODE_AUTH,
@@ -112,7 +113,7 @@ def _refused_as_telnyx_does(body: dict[str, Any], endpoint: str, text: str) -> A
     `encoding: gsm7` promises GSM-7: a character outside it is refused, not sent as UCS-2 (which `auto` would do).
     An alphanumeric sender ID is a property of a messaging profile: without one it is refused.
     """
-    if body.get("encoding") == "gsm7" and (outside := payloads.outside_gsm7(text)):
+    if body.get("encoding") == "gsm7" and (outside := segments.outside_gsm7(text)):
         return telnyx_error(
             400,
             CODE_INVALID_VALUE,

@@ -283,7 +283,8 @@ def test_lines_that_do_not_fit_are_refused_naming_the_settings_and_locales():
 
 
 @pytest.mark.parametrize("settings,says", [
-    ({"app_name": "W" * (APP_NAME_MAX_SEPTETS + 1)}, "OTP_APP_NAME must be 1-20 characters of the GSM-7 alphabet"),
+    ({"app_name": "W" * (APP_NAME_MAX_SEPTETS + 1)}, "OTP_APP_NAME must be 1-20 characters Telnyx sends as GSM-7"),
+    ({"app_name": "Façade €"}, "not 'ç€'"),  # ç was never GSM-7; € is GSM 03.38's but not Telnyx's
     ({"app_name": "[" * 11}, "OTP_APP_NAME"),  # 22 septets: the extension table counts two
     ({"app_name": "Łódź"}, "OTP_APP_NAME"),
     ({"app_name": " "}, "OTP_APP_NAME"),
