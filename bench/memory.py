@@ -52,7 +52,7 @@ class AcceptingSender:
     def __init__(self) -> None:
         self.last_code = ""
 
-    def send(self, message: OutboundMessage) -> SentMessage:
+    def send(self, message: OutboundMessage, *, deadline: float | None = None) -> SentMessage:
         self.last_code = CODE_RE.search(message.text).group(1)
         return SentMessage(message_id=str(uuid.uuid4()), status="queued")
 

@@ -72,6 +72,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from otpservice import create_app, start_background
     from otpservice.sandbox import SimulatorServer
+    from otpservice.sandbox.account import inventory_for
+    from otpservice.sandbox.simulator import DEFAULT_FROM_NUMBER, DEFAULT_PROFILE_ID
+    from otpservice.sending.routing import Router
     from otpservice.sending.telnyx.signatures import public_key_b64
     from otpservice.storage.connect import embedded_client
 
@@ -103,6 +106,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     refuse_busy_port("service", "OTP_PORT", host, port)
     refuse_busy_port("simulator", "OTP_SIM_PORT", host, sim_port)
     sim = SimulatorServer(host=host, port=sim_port, default_webhook_url=settings.webhook_url, **sim_options)
+    # The simulator plays an account set up as this configuration needs, so `otpservice doctor` passes on it.
+    inventory = inventory_for(Router.from_settings(settings).countries(),
+                              profile_id=settings.telnyx_messaging_profile_id or DEFAULT_PROFILE_ID,
+                              from_number=DEFAULT_FROM_NUMBER, webhook_url=settings.webhook_url)
+    sim.app.extensions["telnyx_sim"].state.set_inventory(inventory, default=True)
     server = make_server(host, port, app, threaded=True)
     sim.start()
     start_background(app)  # this process serves: the opt-out sync runs from now, not from the first request
@@ -202,6 +210,21 @@ def cmd_optouts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Ask Telnyx whether the account is set up as the configuration needs: one line per check, exit 1 on a
+    failed one."""
+    from otpservice import wiring
+
+    settings = config.Settings.from_env()
+    logs.configure("WARNING")
+    checks = wiring.doctor(settings)
+    for check in checks:
+        print(check.line())
+    failed = sum(not check.ok for check in checks)
+    print(f"{len(checks) - failed} of {len(checks)} checks passed" + (f"; {failed} to fix" if failed else ""))
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="otpservice", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -226,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("number")
     show.add_argument("--refresh", action="store_true", help="ask Telnyx's list live first")
     optouts.set_defaults(func=cmd_optouts)
+    sub.add_parser("doctor", help="check the Telnyx account against the configuration (senders, profiles, "
+                                  "webhooks)").set_defaults(func=cmd_doctor)
     return parser
 
 

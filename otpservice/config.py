@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec: OTP_APP_NAME is counted in GSM-7 septets)
 
-from otpservice.vocabulary import ENDPOINTS, TELNYX_GSM7
+from otpservice.vocabulary import SMS_ENDPOINTS, TELNYX_GSM7
 
 ENVIRONMENTS = ("sandbox", "production")
 WORKER_CLASSES = ("gevent", "gthread")
@@ -42,6 +42,7 @@ CONFIG_ERROR_STATUS = 2  # the exit status of a refused configuration, as argpar
 # Variables the sandbox launcher reads besides the settings (`otpservice run`, `otpservice sim`).
 LAUNCHER_VARIABLES = {"OTP_SIM_PORT": "the simulator's port (otpservice run, otpservice sim)",
                       "OTP_SIM_SIGNING_KEY": "the simulator's webhook signing seed (otpservice run, otpservice sim)"}
+WHATSAPP_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(_[A-Za-z]{2,4})?$")  # Meta's template languages: en, en_US, zh_CN
 
 
 class ConfigError(ValueError):
@@ -145,10 +146,19 @@ class Settings:
     send_endpoint: str = setting("OTP_SEND_ENDPOINT", "messages",
                                  "`messages` (from OTP_TELNYX_FROM) or `number_pool` (messaging profile)")
     failover_endpoint: str = setting("OTP_FAILOVER_ENDPOINT", "",
-                                     "endpoint for a resend after a failed delivery (`number_pool`), empty: same")
+                                     "a second route of the settings (`number_pool`): a send refused on the first "
+                                     "for its sender or profile, and a resend after a failed delivery, go there")
     telnyx_from: str = setting("OTP_TELNYX_FROM", "", "sending number, short code or alphanumeric sender ID")
     telnyx_messaging_profile_id: str = setting("OTP_TELNYX_MESSAGING_PROFILE_ID", "",
                                                "messaging profile (number pool, alphanumeric sender, opt-out sync)")
+    routes_file: str = setting("OTP_ROUTES_FILE", "",
+                               "YAML or JSON file of routes per country (endpoint, sender, profile), tried in order; "
+                               "empty: the route of OTP_SEND_ENDPOINT for every number")
+    whatsapp_template: str = setting("OTP_WHATSAPP_TEMPLATE", "",
+                                     "name of the WhatsApp authentication template (copy-code button) that WhatsApp "
+                                     "routes send")
+    whatsapp_language: str = setting("OTP_WHATSAPP_LANGUAGE", "en_US",
+                                     "language code of that template, as approved by Meta (e.g. en_US, pt_BR)")
     webhook_url: str = setting("OTP_WEBHOOK_URL", "", "public URL of this service's /webhooks/telnyx")
     webhook_failover_url: str = setting(
         "OTP_WEBHOOK_FAILOVER_URL", "",
@@ -273,9 +283,10 @@ class Settings:
             "OTP_REDIS_URL": self.redis_url,
             "OTP_WEBHOOK_URL": self.webhook_url,
         }
-        if self.send_endpoint == "messages":
+        # A routes file names its own senders and profiles (sending/routes_file.py checks them).
+        if self.send_endpoint == "messages" and not self.routes_file:
             required["OTP_TELNYX_FROM"] = self.telnyx_from
-        if "number_pool" in (self.send_endpoint, self.failover_endpoint):
+        if "number_pool" in (self.send_endpoint, self.failover_endpoint) and not self.routes_file:
             required["OTP_TELNYX_MESSAGING_PROFILE_ID"] = self.telnyx_messaging_profile_id
         if self.totp_enabled:
             required["OTP_TOTP_KEY"] = self.totp_key
@@ -320,8 +331,11 @@ class Settings:
         check_workers(self, self.workers)
         for name, value in (("OTP_SEND_ENDPOINT", self.send_endpoint),
                             ("OTP_FAILOVER_ENDPOINT", self.failover_endpoint or "messages")):
-            if value not in ENDPOINTS:
-                raise ConfigError(f"{name} must be one of {ENDPOINTS}, not {value!r}")
+            if value not in SMS_ENDPOINTS:
+                raise ConfigError(f"{name} must be one of {SMS_ENDPOINTS}, not {value!r} (a WhatsApp route goes in "
+                                  "OTP_ROUTES_FILE)")
+        if not WHATSAPP_LANGUAGE_RE.match(self.whatsapp_language):
+            raise ConfigError("OTP_WHATSAPP_LANGUAGE must be a template language code such as en, en_US or pt_BR")
         if self.totp_key:
             totp_key_bytes(self.totp_key)
         if not 60 <= self.totp_enroll_ttl <= 3600 or not 60 <= self.totp_lockout <= 86400:

@@ -48,6 +48,8 @@ CountryNotAllowed = _error("CountryNotAllowed", 403, "country_not_allowed",
                            "Codes are not sent to numbers of this country.")
 UnsupportedNumberType = _error("UnsupportedNumberType", 422, "unsupported_number_type",
                                "Codes are not sent to this type of number.")
+ChannelUnavailable = _error("ChannelUnavailable", 422, "channel_unavailable",
+                            "No route sends codes over this channel to this number's country.")
 OptedOut = _error("OptedOut", 409, "opted_out", "The recipient has opted out of messages.")
 IdempotencyKeyReused = _error("IdempotencyKeyReused", 422, "idempotency_key_reused",
                               "This Idempotency-Key was used with a different request.")

@@ -23,13 +23,18 @@ FAILED_DELIVERY_STATUSES = ("sending_failed", "delivery_failed", "expired")
 
 # -- verifications ---------------------------------------------------------------------------------------
 VERIFICATION_STATUSES = ("pending", "approved", "expired", "max_attempts_reached", "canceled", "failed")
-CHANNELS = ("sms", "totp")
+CHANNELS = ("sms", "totp", "whatsapp")
 SMS = "sms"
 TOTP = "totp"
+WHATSAPP = "whatsapp"
+SEND_CHANNELS = (SMS, WHATSAPP)  # the channels a code is sent over (/request-code's `channel`)
 # An authenticator factor waits for its first code, then is a credential.
 FACTOR_STATUSES = ("unconfirmed", "confirmed")
-# Telnyx's send endpoints: POST /v2/messages (a sender of ours) and /v2/messages/number_pool (a profile's pool).
-ENDPOINTS = ("messages", "number_pool")
+# Telnyx's send endpoints: POST /v2/messages (a sender of ours), /v2/messages/number_pool (a profile's pool) and
+# /v2/messages/whatsapp (an authentication template from a WhatsApp-enabled number of ours).
+ENDPOINTS = ("messages", "number_pool", "whatsapp")
+SMS_ENDPOINTS = ("messages", "number_pool")
+ENDPOINT_CHANNELS = {"messages": SMS, "number_pool": SMS, "whatsapp": WHATSAPP}
 # What one code check decided (the verify script's answer, the metric's label).
 VERIFY_RESULTS = ("approved", "wrong", "not_found", "max_attempts", "number_locked")
 
@@ -49,6 +54,11 @@ SEND_OUTCOMES = ("accepted", "unavailable", "unanswered", "opted_out", "invalid_
 #   sent: the provider took it; failed: surely not sent, the cooldown is given back;
 #   uncertain: no answer, the text may arrive (code and cooldown kept); dead: nothing can ever reach the number.
 SEND_RECORD_OUTCOMES = ("sent", "failed", "uncertain", "dead")
+# Why a send moved on to the next route of its country: the provider refused the route's sender or profile
+# (invalid_sender 40305, alpha_sender_not_configured 40306, profile_disabled 40312, pool_empty 40321), or the
+# latest text on it was not delivered (the resend starts on the next route).
+FAILOVER_REASONS = ("invalid_sender", "alpha_sender_not_configured", "profile_disabled", "pool_empty",
+                    "delivery_failed")
 
 # -- webhooks --------------------------------------------------------------------------------------------
 WEBHOOK_KINDS = ("delivery", "inbound", "unhandled")  # unhandled: an event type the service does not act on
@@ -62,7 +72,8 @@ KEYWORDS = ("STOP", "START")
 OPT_OUT_SOURCES = ("inbound_stop", "telnyx", "send_rejected", "admin")
 
 # -- the provider's API ----------------------------------------------------------------------------------
-PROVIDER_OPERATIONS = ("send_message", "send_number_pool", "list_opt_outs", "retrieve_message")
+PROVIDER_OPERATIONS = ("send_message", "send_number_pool", "send_whatsapp", "list_opt_outs", "retrieve_message",
+                       "list_messaging_numbers", "get_number_messaging", "get_messaging_profile")
 PROVIDER_CALL_OUTCOMES = ("2xx", "4xx", "5xx", "timeout", "connection_error", "error")
 
 # -- the store -------------------------------------------------------------------------------------------

@@ -28,9 +28,11 @@ from otpservice.core.totp import TotpService, sealing_key
 from otpservice.core.verification import VerificationService
 from otpservice.observability.metrics import Metrics, NullMetrics
 from otpservice.sending.fixed import FixedCodeSender
-from otpservice.sending.routing import Router
+from otpservice.sending.routes_file import DEFAULT_COUNTRY, load_routes
+from otpservice.sending.routing import RoutedSender, Router
 from otpservice.sending.slots import SendSlots
 from otpservice.sending.telnyx.client import TelnyxClient
+from otpservice.sending.telnyx.doctor import Check, run_checks
 from otpservice.sending.telnyx.webhooks import TelnyxWebhooks
 from otpservice.storage.budgets import BudgetStore
 from otpservice.storage.connect import connect
@@ -77,14 +79,25 @@ def require_sending(settings: Settings) -> None:
     problems = []
     if not settings.telnyx_api_key:
         problems.append("OTP_TELNYX_API_KEY is required to send texts (`make run` wires the simulator's own)")
-    for name, endpoint in (("OTP_SEND_ENDPOINT", settings.send_endpoint),
-                           ("OTP_FAILOVER_ENDPOINT", settings.failover_endpoint)):
+    # The settings' route serves the countries OTP_ROUTES_FILE leaves out (all of them without a file); the file
+    # names its own senders and profiles, checked when it is read.
+    settings_route_serves = True
+    if settings.routes_file:
+        try:
+            settings_route_serves = DEFAULT_COUNTRY not in load_routes(settings.routes_file)
+            Router.from_settings(settings)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            settings_route_serves = False
+    endpoints = (("OTP_SEND_ENDPOINT", settings.send_endpoint), ("OTP_FAILOVER_ENDPOINT", settings.failover_endpoint))
+    for name, endpoint in endpoints if settings_route_serves else ():
         if endpoint == "messages" and not settings.telnyx_from:
             problems.append(f"OTP_TELNYX_FROM is required with {name}=messages: it is each text's sender")
         elif endpoint == "number_pool" and not settings.telnyx_messaging_profile_id:
             problems.append(f"OTP_TELNYX_MESSAGING_PROFILE_ID is required with {name}=number_pool: the pool is "
                             "the profile's")
-    if any(ch.isalpha() for ch in settings.telnyx_from) and not settings.telnyx_messaging_profile_id:
+    if settings_route_serves and any(ch.isalpha() for ch in settings.telnyx_from) \
+            and not settings.telnyx_messaging_profile_id:
         # Telnyx refuses an alphanumeric sender ID without the profile that holds it (40306).
         problems.append(f"OTP_TELNYX_MESSAGING_PROFILE_ID is required with an alphanumeric OTP_TELNYX_FROM "
                         f"({settings.telnyx_from!r})")
@@ -100,7 +113,8 @@ def telnyx_client(settings: Settings, *, metrics: Metrics | NullMetrics | None =
         return TelnyxClient(api_key=settings.telnyx_api_key, base_url=settings.telnyx_base_url,
                             timeout=(min(CONNECT_TIMEOUT, settings.telnyx_timeout), settings.telnyx_timeout),
                             send_deadline=settings.telnyx_send_deadline, pool_size=settings.send_concurrency,
-                            metrics=metrics)
+                            metrics=metrics, whatsapp_template=settings.whatsapp_template,
+                            whatsapp_language=settings.whatsapp_language)
     except ValueError as exc:
         raise ConfigError(f"OTP_TELNYX_BASE_URL: {exc}") from None
 
@@ -127,6 +141,9 @@ def build(settings: Settings, *, redis_client: Any = None, sender: TelnyxClient 
         require_sending(settings)
     client = redis_client if redis_client is not None else connect(settings.redis_url, timeout=settings.redis_timeout)
     telnyx = sender or telnyx_client(settings, metrics=metrics)
+    router = Router.from_settings(settings)
+    metrics.known_routes(router.names)
+    routed = RoutedSender(telnyx, deadline=settings.telnyx_send_deadline, metrics=metrics)
     stores = dict(metrics=metrics)
     durable = dict(replicas=settings.wait_replicas, wait_timeout_ms=int(settings.redis_wait_timeout * 1000))
     verification_store = VerificationStore(client, **stores, **durable, retention_ms=settings.record_retention * 1000)
@@ -142,8 +159,8 @@ def build(settings: Settings, *, redis_client: Any = None, sender: TelnyxClient 
                             default_region=settings.default_region, clock=clock, metrics=metrics)
     services = Services(
         settings=settings, clock=clock, metrics=metrics, redis=client, telnyx=telnyx,
-        verifications=VerificationService(settings=settings, store=verification_store, gate=gate, sender=telnyx,
-                                          test_sender=FixedCodeSender(), router=Router.from_settings(settings),
+        verifications=VerificationService(settings=settings, store=verification_store, gate=gate, sender=routed,
+                                          test_sender=FixedCodeSender(), router=router,
                                           optouts=optout_store, clock=clock, metrics=metrics,
                                           client_failures=failures("verify_client_ip",
                                                                    settings.limit_verify_failures_ip),
@@ -168,6 +185,16 @@ def build(settings: Settings, *, redis_client: Any = None, sender: TelnyxClient 
         # A turn a quarter of the wait, between 30 s and 5 min: a send is looked up soon after it is due.
         services.reconciler = ReconcileScheduler(services.delivery, min(300, max(30, settings.reconcile_after // 4)))
     return services
+
+
+def doctor(settings: Settings) -> list[Check]:
+    """The checks of `otpservice doctor`: the routing table and the settings against the Telnyx account."""
+    router = Router.from_settings(settings)
+    client = telnyx_client(settings)
+    try:
+        return run_checks(client, router, settings)
+    finally:
+        client.close()
 
 
 def refuse_unsafe_redis(settings: Settings) -> None:

@@ -20,13 +20,13 @@ from otpservice.core import codes, messages, phones
 from otpservice.core.sendgate import Admission, SendGate, ip_scope
 from otpservice.core.testnumbers import load_test_numbers
 from otpservice.core.throttle import FailureBudget
-from otpservice.errors import InvalidPhoneNumber, InvalidRequest, MaxAttemptsReached, OptedOut, ProviderError, \
-    ProviderUnavailable, ServiceError, StoreUnavailable, VerificationNotFound
+from otpservice.errors import ChannelUnavailable, InvalidPhoneNumber, InvalidRequest, MaxAttemptsReached, OptedOut, \
+    ProviderError, ProviderUnavailable, ServiceError, StoreUnavailable, VerificationNotFound
 from otpservice.observability.metrics import Metrics, NullMetrics
 from otpservice.sending.base import InvalidRecipient, OutboundMessage, RecipientOptedOut, Route, SendError, \
     Sender, SentMessage
 from otpservice.sending.base import ProviderUnavailable as SendUnavailable
-from otpservice.sending.routing import Router
+from otpservice.sending.routing import RoutedSender, Router
 from otpservice.sending.slots import NoSendSlot, SendSlots
 from otpservice.storage.optouts import OptOutStore
 from otpservice.storage.verifications import Reservation, Verification, VerificationStore
@@ -51,6 +51,8 @@ class CodeRequest:
     purpose: str
     locale: str | None
     client_ip: str | None
+    channel: str = vocabulary.SMS
+    routes: tuple[Route, ...] = ()  # the routes of the number's country and channel, in order
 
 
 def client_ip_of(body: dict[str, Any], forwarded_ip: str | None) -> str | None:
@@ -75,7 +77,7 @@ def parse_purpose(value: object) -> str:
 class VerificationService:
     """request_code / verify / get / cancel / recent over the verification store and a Sender."""
 
-    def __init__(self, *, settings: Settings, store: VerificationStore, gate: SendGate, sender: Sender,
+    def __init__(self, *, settings: Settings, store: VerificationStore, gate: SendGate, sender: RoutedSender,
                  test_sender: Sender, router: Router, optouts: OptOutStore, client_failures: FailureBudget,
                  slots: SendSlots, clock: Callable[[], float] = time.time,
                  metrics: Metrics | NullMetrics | None = None) -> None:
@@ -105,7 +107,14 @@ class VerificationService:
         locale = body.get("locale")
         if locale is not None and not messages.valid_locale(locale):
             raise InvalidRequest("locale must be a BCP 47 language tag such as en or es-MX.", field="locale")
-        return CodeRequest(number, parse_purpose(body.get("purpose")), locale, client_ip_of(body, forwarded_ip))
+        channel = body.get("channel")
+        if channel is not None and channel not in vocabulary.SEND_CHANNELS:
+            raise InvalidRequest(f"channel must be one of {', '.join(vocabulary.SEND_CHANNELS)}.", field="channel")
+        channel, routes = self.router.routes(region=number.region, channel=channel)
+        if not routes:
+            raise ChannelUnavailable(f"No route sends {channel} codes to this number's country.", field="channel")
+        return CodeRequest(number, parse_purpose(body.get("purpose")), locale, client_ip_of(body, forwarded_ip),
+                           channel, routes)
 
     # -- request a code --------------------------------------------------------------------------------
     def request_code(self, req: CodeRequest) -> dict[str, Any]:
@@ -140,7 +149,7 @@ class VerificationService:
                 phone=req.number.e164, purpose=req.purpose,
                 code_hash=codes.code_hash(self.secret, req.number.e164, req.purpose, code),
                 now_ms=now_ms, ttl_ms=s.code_ttl * 1000, retention_ms=s.record_retention * 1000,
-                cooldown_ms=s.resend_cooldown * 1000, skip_cooldown_after_failure=True,
+                cooldown_ms=s.resend_cooldown * 1000, skip_cooldown_after_failure=True, channel=req.channel,
                 number_limits=admission.number_limits, failure_cap=s.number_failures_per_day)
         except Exception:
             admission.release()
@@ -148,40 +157,42 @@ class VerificationService:
         if reservation.outcome not in ("new", "resend"):
             admission.release()
             raise self.gate.reservation_refused(req.number, reservation)
-        route = self.router.route(region=req.number.region, after_failed_delivery=reservation.after_failed_delivery)
-        sent = self._send(req, reservation, code, route, now_ms, test_number=bool(fixed_code))
+        sent = self._send(req, reservation, code, now_ms, test_number=bool(fixed_code))
         log.info("code sent", extra={"verification_id": reservation.verification_id, "phone": req.number.masked,
                                      "purpose": req.purpose, "send_count": reservation.send_count,
-                                     "endpoint": route.endpoint})
+                                     "endpoint": sent.route.endpoint, "route": sent.route.name})
         return {
             "verification_id": reservation.verification_id, "phone_number": req.number.e164,
-            "purpose": req.purpose, "channel": vocabulary.SMS, "status": "pending",
+            "purpose": req.purpose, "channel": req.channel, "status": "pending",
             "expires_at": iso(reservation.expires_at_ms),
             "expires_in": max(0, (reservation.expires_at_ms - now_ms) // 1000),
             "resend_after": s.resend_cooldown, "send_count": reservation.send_count,
             "delivery": {"status": sent.status, "message_id": sent.message_id},
         }
 
-    def _send(self, req: CodeRequest, reservation: Reservation, code: str, route: Route, now_ms: int, *,
+    def _send(self, req: CodeRequest, reservation: Reservation, code: str, now_ms: int, *,
               test_number: bool) -> SentMessage:
-        """Text the code; record the outcome whatever happens, and answer a failure with the contract's error."""
+        """Text the code along its routes; record the outcome and the route whatever happens, and answer a failure
+        with the contract's error."""
         s = self.settings
         text = self.texts.render(code=code, locale=req.locale, region=req.number.region)
         # The send's own Idempotency-Key: a retry of this send is recognised as one; the next send (a resend) is not.
         key = f"{reservation.verification_id}-{reservation.send_count}"
-        message = OutboundMessage(to=req.number.e164, text=text, route=route, idempotency_key=key,
+        message = OutboundMessage(to=req.number.e164, text=text, route=req.routes[0], idempotency_key=key,
                                   webhook_url=s.webhook_url or None,
-                                  webhook_failover_url=s.webhook_failover_url or None)
-        record = dict(verification_id=reservation.verification_id, send_number=reservation.send_count,
-                      endpoint=route.endpoint, now_ms=now_ms)
+                                  webhook_failover_url=s.webhook_failover_url or None, code=code)
+        record = dict(verification_id=reservation.verification_id, send_number=reservation.send_count, now_ms=now_ms)
         try:
-            sent = (self.test_sender if test_number else self.sender).send(message)
+            sent = self.test_sender.send(message) if test_number else \
+                self.sender.send(message, req.routes, failed_route=reservation.failed_route or None)
         except SendError as exc:
+            route = exc.route or message.route
+            record.update(endpoint=route.endpoint, route=route.name)
             self._record_failure(exc, req, record)
             if isinstance(exc, SendUnavailable) and exc.unanswered:
                 # No definite answer within the deadline: the text may still arrive, and its code is valid. The
                 # caller hears so (delivery status unknown) and the cooldown holds, so no second text chases it.
-                return SentMessage(message_id=None, status=vocabulary.UNKNOWN_STATUS)
+                return SentMessage(message_id=None, status=vocabulary.UNKNOWN_STATUS, route=route)
             raise self._contract_error(exc) from exc
         if test_number:
             self.metrics.test_number_used()
@@ -189,7 +200,8 @@ class VerificationService:
                 "verification_id": reservation.verification_id, "phone": req.number.masked,
                 "purpose": req.purpose})
         else:
-            self.metrics.code_sent(route.endpoint)
+            self.metrics.code_sent(sent.route.endpoint)
+        record.update(endpoint=sent.route.endpoint, route=sent.route.name)
         try:
             self.store.record_send(outcome="sent", message_id=sent.message_id, delivery_status=sent.status,
                                    phone=req.number.e164, **record)
@@ -217,8 +229,9 @@ class VerificationService:
         status = vocabulary.UNKNOWN_STATUS if outcome == "uncertain" else "sending_failed"
         self.store.record_send(outcome=outcome, message_id=None, delivery_status=status, errors=errors, **record)
         if isinstance(exc, RecipientOptedOut):
+            profile = exc.route.messaging_profile_id if exc.route else None
             self.optouts.add(req.number.e164, "send_rejected", now_ms=record["now_ms"],
-                             messaging_profile_id=self.settings.telnyx_messaging_profile_id or None)
+                             messaging_profile_id=profile or self.settings.telnyx_messaging_profile_id or None)
         if outcome == "uncertain":
             self.metrics.send_unanswered(record["endpoint"])
             log.warning("send unconfirmed: no answer within the deadline, the text may still arrive",
@@ -264,7 +277,8 @@ class VerificationService:
         result = self.store.verify(
             phone=phone, purpose=purpose, code_hash=codes.code_hash(self.secret, phone, purpose, code),
             now_ms=now_ms, max_attempts=s.max_attempts, failure_cap=s.number_failures_per_day, expected_id=vid or "")
-        self.metrics.verification(result.outcome, vocabulary.SMS)
+        # The channel the caller names (its codes are the same whatever they went over).
+        self.metrics.verification(result.outcome, body.get("channel") or vocabulary.SMS)
         log.info("verify", extra={"verification_id": result.verification_id, "phone": phones.mask(phone),
                                   "result": result.outcome})
         if client and result.outcome == "wrong":
@@ -311,7 +325,9 @@ class VerificationService:
             "expires_at": iso(record.expires_at_ms), "attempts": record.attempts,
             "attempts_remaining": max(0, self.settings.max_attempts - record.attempts),
             "send_count": record.send_count,
-            "sends": [{"message_id": send.message_id, "endpoint": send.endpoint, "sent_at": iso(send.sent_at_ms),
+            "sends": [{"message_id": send.message_id, "endpoint": send.endpoint, "route": send.route,
+                       "channel": vocabulary.ENDPOINT_CHANNELS.get(send.endpoint, vocabulary.SMS),
+                       "sent_at": iso(send.sent_at_ms),
                        "delivery_status": send.delivery_status,
                        "delivery_updated_at": iso(send.delivery_updated_at_ms), "errors": send.errors}
                       for send in record.sends],

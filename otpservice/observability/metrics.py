@@ -54,6 +54,11 @@ class Metrics:
                                    ["policy"], registry=r)
         self.sends = Counter("otp_sends", "Texts handed to the provider, by endpoint and outcome",
                              ["endpoint", "outcome"], registry=r)
+        self.route_sends = Counter("otp_route_sends", "Sends handed to the provider on each route (one per route "
+                                   "tried), by route and outcome", ["route", "outcome"], registry=r)
+        self.route_failovers = Counter("otp_route_failovers", "Sends that left a route for the next one of its "
+                                       "country, by the route left and why", ["route", "reason"], registry=r)
+        self.route_names: set[str] = set()  # the routes of the routing tables built in this process
         self.unrecorded = Counter("otp_sends_unrecorded", "Texts the provider took whose result Redis could not "
                                   "record (their receipts will find no send)", registry=r)
         self.slots_exhausted = Counter("otp_send_slots_exhausted", "Code requests refused at once because every "
@@ -110,6 +115,18 @@ class Metrics:
         self.code_requests.labels("send_failed").inc()
         self.sends.labels(bounded(endpoint, v.ENDPOINTS, "endpoint"),
                           bounded(outcome, v.SEND_OUTCOMES, "outcome")).inc()
+
+    def known_routes(self, names: Collection[str]) -> None:
+        """The route names of a routing table (checked bounded at start-up): the values the route label takes."""
+        self.route_names.update(names)
+
+    def route_send(self, route: str, outcome: str) -> None:
+        self.route_sends.labels(bounded(route, self.route_names, "route"),
+                                bounded(outcome, v.SEND_OUTCOMES, "outcome")).inc()
+
+    def route_failover(self, route: str, reason: str) -> None:
+        self.route_failovers.labels(bounded(route, self.route_names, "route"),
+                                    bounded(reason, v.FAILOVER_REASONS, "reason")).inc()
 
     def send_unanswered(self, endpoint: str) -> None:
         self.code_requests.labels("unconfirmed").inc()

@@ -58,9 +58,11 @@ def faults() -> Any:
 
 @bp.post("/faults")
 def add_fault() -> Any:
-    """Arm a fault for the next `count` valid sends (to `to`, or any); `sleep` overrides timeout_sleep."""
+    """Arm a fault for the next `count` valid sends (to `to`, or any; from `from`, or any); `sleep` overrides
+    timeout_sleep."""
     body = _json_object()
     mode, count, to, sleep = body.get("mode"), body.get("count", 1), body.get("to"), body.get("sleep")
+    from_ = body.get("from")
     if mode not in FAULT_MODES:
         return _bad("mode", f"mode must be one of {sorted(FAULT_MODES)}.", missing=mode is None)
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -69,7 +71,9 @@ def add_fault() -> Any:
         return _bad("to", "to must be a +E.164 number.")
     if sleep is not None and (isinstance(sleep, bool) or not isinstance(sleep, (int, float)) or sleep < 0):
         return _bad("sleep", "sleep must be a non-negative number of seconds.")
-    fault = Fault(mode=mode, remaining=count, to=to, sleep=sleep)
+    if from_ is not None and (not isinstance(from_, str) or not from_):
+        return _bad("from", "from must be the sender (a number, short code or alphanumeric ID) to aim at.")
+    fault = Fault(mode=mode, remaining=count, to=to, sleep=sleep, from_=from_)
     current_sim().state.add_fault(fault)
     return jsonify({"data": fault.as_dict()}), 201
 
@@ -95,6 +99,52 @@ def set_latency() -> Any:
         return _bad("seconds", "seconds must be a number 0-60.", missing=seconds is None)
     current_sim().state.latency = float(seconds)
     return jsonify({"data": {"seconds": float(seconds)}})
+
+
+@bp.get("/inventory")
+def inventory() -> Any:
+    """The account's messaging profiles and phone numbers, as set."""
+    state = current_sim().state
+    return jsonify({"data": {kind: state.inventory_of(kind) for kind in ("messaging_profiles", "phone_numbers")}})
+
+
+PROFILE_FIELDS = {"id": str, "name": str, "enabled": bool, "webhook_url": (str, type(None)),
+                  "alpha_sender": (str, type(None)), "whitelisted_destinations": list, "number_pool": bool}
+NUMBER_FIELDS = {"phone_number": str, "messaging_profile_id": (str, type(None)), "messaging_enabled": bool,
+                 "type": str}
+
+
+def _inventory_problem(body: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, what is wrong) with an inventory body, or None."""
+    for kind, fields, required in (("messaging_profiles", PROFILE_FIELDS, "id"),
+                                   ("phone_numbers", NUMBER_FIELDS, "phone_number")):
+        items = body.get(kind, [])
+        if not isinstance(items, list):
+            return kind, f"{kind} must be a list."
+        for index, item in enumerate(items):
+            where = f"{kind}/{index}"
+            if not isinstance(item, dict) or not isinstance(item.get(required), str):
+                return where, f"each of {kind} is an object with {required}."
+            for name, value in item.items():
+                if name not in fields or not isinstance(value, fields[name]):
+                    return f"{where}/{name}", f"{name} is not one of {sorted(fields)} or has the wrong type."
+            if kind == "phone_numbers" and item.get("type", "longcode") not in ("longcode", "tollfree", "shortcode"):
+                return f"{where}/type", "type must be longcode, tollfree or shortcode."
+    return None
+
+
+@bp.put("/inventory")
+def set_inventory() -> Any:
+    """Replace the account's messaging profiles and phone numbers (what GET /v2/messaging_profiles/{id} and
+    /v2/phone_numbers/messaging show): `{"messaging_profiles": [{"id", "name", "enabled", "webhook_url",
+    "alpha_sender", "whitelisted_destinations", "number_pool"}], "phone_numbers": [{"phone_number",
+    "messaging_profile_id", "messaging_enabled", "type"}]}`."""
+    body = _json_object()
+    if (problem := _inventory_problem(body)) is not None:
+        return _bad(*problem)
+    inventory = {kind: body.get(kind, []) for kind in ("messaging_profiles", "phone_numbers")}
+    current_sim().state.set_inventory(inventory)
+    return jsonify({"data": inventory})
 
 
 @bp.get("/public-key")

@@ -168,3 +168,53 @@ def event(event_type: str, payload: dict[str, Any], *, now: float) -> dict[str, 
         "payload": payload,
         "record_type": "event",
     }
+
+
+# -- WhatsApp -----------------------------------------------------------------------------------------------
+# The preset text of Meta's authentication templates (English), which the recipient reads with the code.
+AUTHENTICATION_TEXT = "{code} is your verification code."
+
+
+def whatsapp_text(content: dict[str, Any]) -> str | None:
+    """What the recipient reads of a WhatsApp message: a template's preset text with its body's first text
+    parameter (the code of an authentication template), a text message's body; None for a template without its
+    name or code."""
+    kind = content.get("type") or ("template" if "template" in content else "text")
+    if kind == "text":
+        return str((content.get("text") or {}).get("body") or "") or None
+    if kind != "template":
+        return f"[{kind} message]"
+    template = content.get("template") or {}
+    if not (template.get("name") or template.get("template_id")):
+        return None
+    body = next((c for c in template.get("components") or [] if c.get("type") == "body"), {})
+    code = next((p.get("text") for p in body.get("parameters") or [] if p.get("type") == "text"), None)
+    return AUTHENTICATION_TEXT.format(code=code) if code else None
+
+
+def whatsapp_receipt_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """The outbound payload a WhatsApp message's delivery receipts carry: the SMS one without the SMS-only facts
+    (type, parts, encoding) or the text, which is the template's and holds the code."""
+    dropped = {"type", "parts", "encoding", "text", "num_chars", "smart_encoding_applied", "tcr_campaign_billable",
+               "tcr_campaign_id", "tcr_campaign_registered"}
+    return {key: value for key, value in payload.items() if key not in dropped}
+
+
+def whatsapp_response(payload: dict[str, Any], content: dict[str, Any], *, now: float) -> dict[str, Any]:
+    """POST /messages/whatsapp's answer (WhatsappResponse) for the message of `payload`."""
+    return {
+        "data": {
+            "id": payload["id"],
+            "record_type": "message",
+            "direction": "outbound",
+            "type": "WHATSAPP",
+            "encoding": "utf-8",
+            "from": {"phone_number": payload["from"]["phone_number"], "carrier": "Telnyx", "line_type": "VoIP"},
+            "to": [dict(recipient) for recipient in payload["to"]],
+            "body": content,
+            "messaging_profile_id": payload["messaging_profile_id"],
+            "organization_id": payload["organization_id"],
+            "received_at": iso(now),
+            "wait_seconds": 0.0,
+        }
+    }

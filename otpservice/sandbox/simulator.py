@@ -86,10 +86,12 @@ def create_sim_app(
     """Build the simulator app; `default_webhook_url` plays the messaging profile's webhook URL."""
     if not api_key:
         raise ValueError("api_key is required")
-    from otpservice.sandbox import control, v2  # blueprints import this module: import them late
+    from otpservice.sandbox import account, control, v2  # blueprints import this module: import them late
 
     app = Flask(__name__)
     state = SimState()
+    state.set_inventory(account.default_inventory(profile_id=messaging_profile_id, from_number=from_number,
+                                                  webhook_url=default_webhook_url), default=True)
     dispatcher = WebhookDispatcher(
         state=state,
         signing_key=signing_key,
@@ -110,6 +112,7 @@ def create_sim_app(
         from_number=from_number,
     )
     app.register_blueprint(v2.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(control.bp)
 
     @app.errorhandler(HTTPException)

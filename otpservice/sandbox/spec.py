@@ -24,6 +24,20 @@ _COMMON: dict[str, Any] = {
     "media_urls": {"type": "array", "items": {"type": "string"}},
     "auto_detect": {"type": "boolean"},
 }
+_WHATSAPP_PARAMETER = {"type": "object", "properties": {"type": {"type": "string"}, "text": {"type": "string"}}}
+_WHATSAPP_TEMPLATE = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"}, "template_id": {"type": "string"},
+        "language": {"type": "object", "required": ["code"],
+                     "properties": {"code": {"type": "string"}, "policy": {"type": "string"}}},
+        "components": {"type": "array", "items": {"type": "object", "properties": {
+            "type": {"enum": ["header", "body", "button"]}, "sub_type": {"enum": ["quick_reply", "url"]},
+            "index": {"type": "integer"}, "parameters": {"type": "array", "items": _WHATSAPP_PARAMETER}}}},
+    },
+}
+WHATSAPP_TYPES = ["audio", "document", "image", "sticker", "video", "interactive", "location", "template",
+                  "reaction", "contacts", "text"]
 SCHEMAS: dict[str, dict[str, Any]] = {
     "CreateMessageRequest": {
         "type": "object", "required": ["to"],
@@ -31,6 +45,17 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "CreateNumberPoolMessageRequest": {
         "type": "object", "required": ["to", "messaging_profile_id"], "properties": dict(_COMMON),
+    },
+    "WhatsappMessage": {
+        "type": "object", "required": ["from", "to", "whatsapp_message"],
+        "properties": {
+            "from": {"type": "string"}, "to": {"type": "string"}, "type": {"enum": ["WHATSAPP"]},
+            "messaging_profile_id": {"type": "string"}, "webhook_url": {"type": "string"},
+            "whatsapp_message": {"type": "object", "properties": {
+                "type": {"enum": WHATSAPP_TYPES}, "template": _WHATSAPP_TEMPLATE,
+                "text": {"type": "object", "required": ["body"], "properties": {"body": {"type": "string"}}},
+                "biz_opaque_callback_data": {"type": "string"}}},
+        },
     },
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,10 @@ FAULT_MODES = frozenset(
         "auth_failed",
         "delivery_failed",
         "no_webhook",
+        "invalid_from",
+        "alpha_sender_not_configured",
+        "profile_disabled",
+        "pool_empty",
     }
 )
 MAX_LOG = 1000  # the request and webhook logs keep the newest entries only, so a long demo cannot grow them
@@ -25,16 +30,21 @@ MAX_LOG = 1000  # the request and webhook logs keep the newest entries only, so 
 
 @dataclass
 class Fault:
-    """A fault armed for the next `remaining` sends, to one number or to any."""
+    """A fault armed for the next `remaining` sends, to one number or to any, from one sender or any (a number
+    pool's send has no `from` of its own: `from_` None matches it)."""
 
     mode: str
     remaining: int
     to: str | None = None
     sleep: float | None = None
+    from_: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The fault as the control API shows it."""
-        return {"mode": self.mode, "count": self.remaining, "to": self.to, "sleep": self.sleep}
+        return {"mode": self.mode, "count": self.remaining, "to": self.to, "sleep": self.sleep, "from": self.from_}
+
+    def matches(self, to: str, from_: str | None) -> bool:
+        return (self.to is None or self.to == to) and (self.from_ is None or self.from_ == from_)
 
 
 class SimState:
@@ -51,6 +61,9 @@ class SimState:
         self.last_webhook_url: str | None = None
         self.idempotency = IdempotencyKeys()
         self.latency = 0.0  # seconds every send takes to answer (a provider under load)
+        # The account's messaging profiles and numbers (sandbox/account.py), and what a reset restores.
+        self.default_inventory: dict[str, list[dict[str, Any]]] = {"messaging_profiles": [], "phone_numbers": []}
+        self.inventory = copy.deepcopy(self.default_inventory)
 
     def reset(self) -> None:
         """Forget everything (between tests)."""
@@ -63,20 +76,22 @@ class SimState:
             self.webhooks.clear()
             self.last_webhook_url = None
             self.latency = 0.0
+            self.inventory = copy.deepcopy(self.default_inventory)
         self.idempotency.clear()
 
-    def take_fault(self, to: str) -> Fault | None:
-        """Consume one use of the fault for `to`: one aimed at that number first, else one for any number."""
+    def take_fault(self, to: str, from_: str | None = None) -> Fault | None:
+        """Consume one use of the fault for `to` and the request's `from_`: one aimed at that number first, else
+        one for any number (either kind may be aimed at one sender)."""
         with self.lock:
-            fault = next((f for f in self.faults if f.to == to), None) or next(
-                (f for f in self.faults if f.to is None), None
+            fault = next((f for f in self.faults if f.to == to and f.matches(to, from_)), None) or next(
+                (f for f in self.faults if f.to is None and f.matches(to, from_)), None
             )
             if fault is None:
                 return None
             fault.remaining -= 1
             if fault.remaining <= 0:
                 self.faults.remove(fault)
-            return Fault(fault.mode, 1, fault.to, fault.sleep)
+            return Fault(fault.mode, 1, fault.to, fault.sleep, fault.from_)
 
     def add_fault(self, fault: Fault) -> None:
         """Arm a fault."""
@@ -139,6 +154,18 @@ class SimState:
         """Copies of every opt-out, oldest first (a stable order for paging)."""
         with self.lock:
             return sorted((dict(r) for r in self.optouts.values()), key=lambda r: (r["_ts"], r["to"]))
+
+    def set_inventory(self, inventory: dict[str, list[dict[str, Any]]], *, default: bool = False) -> None:
+        """Replace the account's profiles and numbers (and, with `default`, what a reset restores)."""
+        with self.lock:
+            self.inventory = copy.deepcopy(inventory)
+            if default:
+                self.default_inventory = copy.deepcopy(inventory)
+
+    def inventory_of(self, kind: str) -> list[dict[str, Any]]:
+        """Copies of the account's `messaging_profiles` or `phone_numbers`."""
+        with self.lock:
+            return copy.deepcopy(self.inventory[kind])
 
     def log_request(self, entry: dict[str, Any]) -> None:
         """Keep a raw API request for contract tests."""

@@ -1,4 +1,5 @@
-"""The simulator's Telnyx API routes under /v2: the two send endpoints, a message's state and the opt-out list."""
+"""The simulator's Telnyx API routes under /v2: the send endpoints (SMS, number pool, WhatsApp), a message's
+state and the opt-out list."""
 
 from __future__ import annotations
 
@@ -31,7 +32,18 @@ from otpservice.sandbox.spec import validator
 
 bp = Blueprint("telnyx_v2", __name__, url_prefix="/v2")
 
-REQUEST_SCHEMAS = {"messages": "CreateMessageRequest", "number_pool": "CreateNumberPoolMessageRequest"}
+REQUEST_SCHEMAS = {"messages": "CreateMessageRequest", "number_pool": "CreateNumberPoolMessageRequest",
+                   "whatsapp": "WhatsappMessage"}
+# Telnyx's refusals of a route's sender or profile (the fault modes of the same names): code, title, detail.
+ROUTE_REFUSALS = {
+    "invalid_from": ("40305", "Invalid 'from' address",
+                     "The 'from' address is not a messaging-enabled number or sender ID of this account."),
+    "alpha_sender_not_configured": ("40306", "Alpha sender not configured",
+                                    "The messaging profile has no alphanumeric sender ID for this destination."),
+    "profile_disabled": ("40312", "Messaging profile disabled", "The messaging profile is disabled."),
+    "pool_empty": ("40321", "No usable numbers in number pool",
+                   "The messaging profile's number pool has no number that can send to this destination."),
+}
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 250
 RATE_LIMIT = 50  # Telnyx's default account limit, messages per second
@@ -86,6 +98,12 @@ def invalid_to() -> Any:
         "The 'to' address should be a valid phone number in +E.164 format.",
         pointer="/to",
     )
+
+
+def route_refused(mode: str, pointer: str = "/from") -> Any:
+    """Telnyx's 400 refusing the route's sender or profile."""
+    code, title, detail = ROUTE_REFUSALS[mode]
+    return telnyx_error(400, code, title, detail, pointer=pointer)
 
 
 def _schema_error(body: dict[str, Any], endpoint: str) -> Any | None:
@@ -158,11 +176,14 @@ def _fault_response(sim: Simulator, mode: str, from_: str, to: str) -> Any | Non
         return invalid_to()
     if mode == "auth_failed":
         return auth_failed()
+    if mode in ROUTE_REFUSALS:
+        return route_refused(mode, "/messaging_profile_id" if mode in ("profile_disabled", "pool_empty") else "/from")
     return None
 
 
 @bp.post("/messages", defaults={"endpoint": "messages"})
 @bp.post("/messages/number_pool", defaults={"endpoint": "number_pool"})
+@bp.post("/messages/whatsapp", defaults={"endpoint": "whatsapp"})
 def send(endpoint: str) -> Any:
     """A send, under Telnyx's Idempotency-Key rules when the request carries one (sandbox/idempotency.py)."""
     key = request.headers.get("Idempotency-Key")
@@ -190,7 +211,7 @@ def send(endpoint: str) -> Any:
 
 
 def send_once(endpoint: str) -> Any:
-    """Send one SMS: validate as Telnyx does, apply an armed fault, queue it and schedule its webhooks."""
+    """Send one message: validate as Telnyx does, apply an armed fault, queue it and schedule its webhooks."""
     sim = current_sim()
     try:
         body = json.loads(request.get_data(cache=True) or b"null")
@@ -203,6 +224,70 @@ def send_once(endpoint: str) -> Any:
     to = body["to"]
     if not E164_RE.fullmatch(to):
         return invalid_to()
+    checked = _whatsapp_message(body) if endpoint == "whatsapp" else _sms(sim, body, endpoint)
+    if not isinstance(checked, dict):
+        return checked  # Telnyx's refusal of the body
+    profile_id = body.get("messaging_profile_id") or sim.messaging_profile_id
+    from_ = body["from"] if endpoint != "number_pool" else sim.from_number  # the pool picks the sender
+
+    fault = sim.state.take_fault(to, body.get("from"))
+    mode = fault.mode if fault else None
+    if mode and (answer := _fault_response(sim, mode, from_, to)) is not None:
+        return answer
+    if mode == "timeout":
+        # Real Telnyx may accept a request whose answer never reaches us: sleep past the client's read
+        # timeout, then send anyway, so a test sees what a blind retry would cost.
+        time.sleep(fault.sleep if fault.sleep is not None else sim.timeout_sleep)
+    elif sim.state.latency:
+        time.sleep(sim.state.latency)  # every send answers this late (POST /sim/latency), faults or not
+    if sim.state.is_opted_out(to, profile_id):
+        return opted_out(from_, to)
+
+    now = sim.clock()
+    webhook_url = body.get("webhook_url") or None
+    failover_url = body.get("webhook_failover_url") or None
+    payload = payloads.outbound_payload(
+        message_id=str(uuid.uuid4()),
+        to=to,
+        from_=from_,
+        text=checked["text"],
+        profile_id=profile_id,
+        encoding=checked["encoding"],
+        parts=checked["parts"],
+        webhook_url=webhook_url,
+        failover_url=failover_url,
+        now=now,
+    )
+    record = {
+        "id": payload["id"],
+        "to": to,
+        "from": from_,
+        "messaging_profile_id": profile_id,
+        "endpoint": endpoint,
+        "text": checked["text"],
+        "status": "queued",
+        "created_at": payloads.iso(now),
+    }
+    if endpoint == "whatsapp":
+        record["whatsapp_message"] = body["whatsapp_message"]
+        payload = payloads.whatsapp_receipt_payload(payload)
+    sim.state.record_message(record)
+    urls = [u for u in (webhook_url, failover_url) if u]
+    # With use_profile_webhooks (the default) the profile's URL is tried after the message's own ones.
+    if body.get("use_profile_webhooks", True) and sim.default_webhook_url not in (None, *urls):
+        urls.append(sim.default_webhook_url)
+    if webhook_url:
+        with sim.state.lock:
+            sim.state.last_webhook_url = webhook_url
+    final = "delivery_failed" if mode == "delivery_failed" else "delivered"
+    sim.dispatcher.delivery_reports(payload, [] if mode == "no_webhook" else urls, final)
+    if endpoint == "whatsapp":
+        return jsonify(payloads.whatsapp_response(payload, body["whatsapp_message"], now=now))
+    return jsonify({"data": payload})
+
+
+def _sms(sim: Simulator, body: dict[str, Any], endpoint: str) -> Any:
+    """The text of an SMS send with its encoding and parts, or Telnyx's refusal."""
     if endpoint == "messages" and not body.get("from"):
         return telnyx_error(
             422,
@@ -231,59 +316,7 @@ def send_once(endpoint: str) -> Any:
             f"The text needs {parts} parts; at most {payloads.MAX_PARTS} are allowed.",
             pointer="/text",
         )
-    profile_id = body.get("messaging_profile_id") or sim.messaging_profile_id
-    from_ = body["from"] if endpoint == "messages" else sim.from_number  # the pool picks the sender
-
-    fault = sim.state.take_fault(to)
-    mode = fault.mode if fault else None
-    if mode and (answer := _fault_response(sim, mode, from_, to)) is not None:
-        return answer
-    if mode == "timeout":
-        # Real Telnyx may accept a request whose answer never reaches us: sleep past the client's read
-        # timeout, then send anyway, so a test sees what a blind retry would cost.
-        time.sleep(fault.sleep if fault.sleep is not None else sim.timeout_sleep)
-    elif sim.state.latency:
-        time.sleep(sim.state.latency)  # every send answers this late (POST /sim/latency), faults or not
-    if sim.state.is_opted_out(to, profile_id):
-        return opted_out(from_, to)
-
-    now = sim.clock()
-    webhook_url = body.get("webhook_url") or None
-    failover_url = body.get("webhook_failover_url") or None
-    payload = payloads.outbound_payload(
-        message_id=str(uuid.uuid4()),
-        to=to,
-        from_=from_,
-        text=text,
-        profile_id=profile_id,
-        encoding=encoding,
-        parts=parts,
-        webhook_url=webhook_url,
-        failover_url=failover_url,
-        now=now,
-    )
-    sim.state.record_message(
-        {
-            "id": payload["id"],
-            "to": to,
-            "from": from_,
-            "messaging_profile_id": profile_id,
-            "endpoint": endpoint,
-            "text": text,
-            "status": "queued",
-            "created_at": payloads.iso(now),
-        }
-    )
-    urls = [u for u in (webhook_url, failover_url) if u]
-    # With use_profile_webhooks (the default) the profile's URL is tried after the message's own ones.
-    if body.get("use_profile_webhooks", True) and sim.default_webhook_url not in (None, *urls):
-        urls.append(sim.default_webhook_url)
-    if webhook_url:
-        with sim.state.lock:
-            sim.state.last_webhook_url = webhook_url
-    final = "delivery_failed" if mode == "delivery_failed" else "delivered"
-    sim.dispatcher.delivery_reports(payload, [] if mode == "no_webhook" else urls, final)
-    return jsonify({"data": payload})
+    return {"text": text, "encoding": encoding, "parts": parts}
 
 
 @bp.get("/messages/<message_id>")
@@ -297,7 +330,24 @@ def retrieve(message_id: str) -> Any:
     return jsonify({"data": payload})
 
 
-def _page_param(name: str, default: int, upper: int | None) -> int:
+def _whatsapp_message(body: dict[str, Any]) -> Any:
+    """What the recipient reads of a WhatsApp send (an authentication template: its preset text with the code),
+    or Telnyx's refusal."""
+    if not E164_RE.fullmatch(body["from"]):
+        return route_refused("invalid_from", "/from")
+    text = payloads.whatsapp_text(body["whatsapp_message"])
+    if text is None:
+        return telnyx_error(
+            422,
+            CODE_MISSING,
+            "Missing required parameter",
+            "A template needs its name (or template_id) and the code as its body's text parameter.",
+            pointer="/whatsapp_message/template",
+        )
+    return {"text": text, "encoding": "utf-8", "parts": 1}
+
+
+def page_param(name: str, default: int, upper: int | None) -> int:
     """One page[...] query parameter as an int in range; ValueError otherwise."""
     raw = request.args.get(name)
     try:
@@ -320,8 +370,8 @@ def list_optouts() -> Any:
     """The opt-out list, filtered and paged as Telnyx does."""
     sim = current_sim()
     try:
-        number = _page_param("page[number]", 1, None)
-        size = _page_param("page[size]", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        number = page_param("page[number]", 1, None)
+        size = page_param("page[size]", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     except ValueError as exc:
         name = str(exc)
         return telnyx_error(

@@ -11,16 +11,26 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from otpservice import vocabulary
+
 DEFAULT_RETRY_AFTER = 30
+DEFAULT_ROUTE = "primary"  # the name of the route the settings give (OTP_SEND_ENDPOINT and its sender)
 
 
 @dataclass(frozen=True)
 class Route:
-    """How one text goes out: the endpoint (vocabulary.ENDPOINTS), the sender and the messaging profile."""
+    """How one text goes out: the endpoint (vocabulary.ENDPOINTS), the sender and the messaging profile, under a
+    name of the routes file (or the settings'), which metrics and the verification record show."""
 
     endpoint: str
-    sender: str | None = None  # a `from` number, short code or alphanumeric ID (endpoint `messages`)
+    sender: str | None = None  # a `from` number, short code or alphanumeric ID (not for the number pool)
     messaging_profile_id: str | None = None
+    name: str = DEFAULT_ROUTE
+
+    @property
+    def channel(self) -> str:
+        """The channel the route sends on (vocabulary.SEND_CHANNELS)."""
+        return vocabulary.ENDPOINT_CHANNELS[self.endpoint]
 
 
 @dataclass(frozen=True)
@@ -34,14 +44,17 @@ class OutboundMessage:
     idempotency_key: str | None = None
     webhook_url: str | None = None
     webhook_failover_url: str | None = None
+    code: str = field(default="", repr=False)  # the code alone, for channels that carry it as a parameter
 
 
 @dataclass(frozen=True)
 class SentMessage:
-    """What the provider answered to an accepted send; `message_id` None when nothing was sent (a test number)."""
+    """What the provider answered to an accepted send; `message_id` None when nothing was sent (a test number).
+    `route` is the route that took it (set by routing.RoutedSender)."""
 
     message_id: str | None
     status: str  # vocabulary.DELIVERY_STATUSES
+    route: Route | None = None
 
 
 class SendError(Exception):
@@ -58,6 +71,7 @@ class SendError(Exception):
         self.detail = detail
         self.http_status = http_status
         self.errors = list(errors or [])
+        self.route: Route | None = None  # the route the send failed on (set by routing.RoutedSender)
 
     def __str__(self) -> str:
         return f"{type(self).__name__} {self.code or '-'} (HTTP {self.http_status or '-'}): {self.title}"
@@ -77,6 +91,15 @@ class InvalidRecipient(SendError):
 
 class Misconfigured(SendError):
     """The provider refused the request for a reason of ours (credentials, sender, profile, spend limit)."""
+
+
+class RouteRefused(Misconfigured):
+    """The provider refused this route's sender or profile, and said so before sending anything: another route
+    of the country may take the text. `reason` is a vocabulary.FAILOVER_REASONS word."""
+
+    def __init__(self, title: str, *, reason: str, **kwargs) -> None:
+        super().__init__(title, **kwargs)
+        self.reason = reason
 
 
 class ProviderUnavailable(SendError):
@@ -99,9 +122,9 @@ class ProviderUnavailable(SendError):
 
 class Sender(Protocol):
     """Sends one text; raises a SendError. A request that may have arrived is sent again only under the same
-    idempotency key, and within the sender's deadline."""
+    idempotency key, and within the sender's deadline (or `deadline`, a time.monotonic() value, when sooner)."""
 
-    def send(self, message: OutboundMessage) -> SentMessage: ...
+    def send(self, message: OutboundMessage, *, deadline: float | None = None) -> SentMessage: ...
 
 
 @dataclass(frozen=True)

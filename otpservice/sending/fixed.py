@@ -8,5 +8,5 @@ from otpservice.sending.base import OutboundMessage, SentMessage
 class FixedCodeSender:
     """Accepts every message and sends none: the code was fixed beforehand, so there is nothing to deliver."""
 
-    def send(self, message: OutboundMessage) -> SentMessage:
-        return SentMessage(message_id=None, status=vocabulary.DELIVERED)
+    def send(self, message: OutboundMessage, *, deadline: float | None = None) -> SentMessage:
+        return SentMessage(message_id=None, status=vocabulary.DELIVERED, route=message.route)

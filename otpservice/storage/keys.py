@@ -66,6 +66,7 @@ RECORD_FIELDS = {
 SEND_FIELDS = {
     "m": ("the provider's message id; present (maybe empty) once the send's result is recorded", None),
     "e": ("the endpoint (vocabulary.ENDPOINTS)", "messages"),
+    "r": ("the route's name (the routes file's, or the settings' `primary`)", "primary"),
     "t": ("sent at, ms", "c"),
     "d": ("the delivery status (vocabulary.DELIVERY_STATUSES)", "queued"),
     "du": ("the delivery status's time, ms", "t"),

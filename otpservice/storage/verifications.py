@@ -36,6 +36,7 @@ class Send:
     number: int
     message_id: str | None
     endpoint: str
+    route: str
     sent_at_ms: int
     delivery_status: str
     delivery_updated_at_ms: int
@@ -75,7 +76,8 @@ class Verification:
             sent_at = int(text.get(f"t{n}", created))  # default: the record's c
             sends.append(Send(
                 number=n, message_id=text[f"m{n}"] or None, endpoint=text.get(f"e{n}", _default(send, "e")),
-                sent_at_ms=sent_at, delivery_status=text.get(f"d{n}", _default(send, "d")),
+                route=text.get(f"r{n}", _default(send, "r")), sent_at_ms=sent_at,
+                delivery_status=text.get(f"d{n}", _default(send, "d")),
                 delivery_updated_at_ms=int(text.get(f"du{n}", sent_at)),  # default: the send's t
                 errors=json.loads(text.get(f"er{n}", _default(send, "er")))))
         return cls(id=vid, phone=text.get("p", ""), purpose=text.get("u", ""),
@@ -97,6 +99,7 @@ class Reservation:
     expires_at_ms: int = 0
     wait_ms: int = 0  # how long a refusal lasts
     after_failed_delivery: bool = False
+    failed_route: str = ""  # the route of the latest send, when it failed (after_failed_delivery)
 
 
 class VerifyResult(NamedTuple):
@@ -109,12 +112,13 @@ class VerifyResult(NamedTuple):
 
 
 def send_fields(send_number: int, *, message_id: str | None, endpoint: str, now_ms: int, delivery_status: str,
-                errors: Sequence[dict]) -> list[Any]:
+                errors: Sequence[dict], route: str = "") -> list[Any]:
     """The field/value pairs recording send k: m<k> and t<k> always (m marks the result as recorded), the
     others only when they differ from their defaults (keys.SEND_FIELDS), which readers supply."""
     k = str(send_number)
     pairs: list[Any] = [f"m{k}", message_id or "", f"t{k}", now_ms]
-    for name, value in (("e", endpoint), ("d", delivery_status), ("er", json.dumps(list(errors)))):
+    route = route or _default(keys.SEND_FIELDS, "r")
+    for name, value in (("e", endpoint), ("r", route), ("d", delivery_status), ("er", json.dumps(list(errors)))):
         if value != _default(keys.SEND_FIELDS, name):
             pairs += [f"{name}{k}", value]
     return pairs
@@ -182,14 +186,15 @@ class VerificationStore(StoreBase):
             return Reservation(outcome, "", limit="phone_number_failures", wait_ms=int(out[2]))
         if outcome == "limited":
             return Reservation(outcome, "", limit=vid, wait_ms=int(out[2]))
+        failed = out[6] == b"1"
         return Reservation(outcome, vid, send_count=int(out[2]), attempts=int(out[3]),
-                           created_at_ms=int(out[4]), expires_at_ms=int(out[5]),
-                           after_failed_delivery=out[6] == b"1")
+                           created_at_ms=int(out[4]), expires_at_ms=int(out[5]), after_failed_delivery=failed,
+                           failed_route=(out[7].decode() or _default(keys.SEND_FIELDS, "r")) if failed else "")
 
     @guarded
     def record_send(self, verification_id: str, send_number: int, *, outcome: str, message_id: str | None,
                     endpoint: str, now_ms: int, delivery_status: str, errors: Sequence[dict] = (),
-                    phone: str = "") -> None:
+                    phone: str = "", route: str = "") -> None:
         """Write a send's result on its record; `outcome` (vocabulary.SEND_RECORD_OUTCOMES) says what it means
         for the verification. Receipts find the send by its message id, through the number's hash."""
         if outcome not in vocabulary.SEND_RECORD_OUTCOMES:
@@ -200,7 +205,8 @@ class VerificationStore(StoreBase):
                 ("PEXPIRE", keys.RECONCILE_INDEX, self.retention_ms)] if pending else []
         self.scripts.run("send_result", [keys.record(verification_id)],
                          [outcome, *send_fields(send_number, message_id=message_id, endpoint=endpoint,
-                                                now_ms=now_ms, delivery_status=delivery_status, errors=errors)],
+                                                now_ms=now_ms, delivery_status=delivery_status, errors=errors,
+                                                route=route)],
                          then=then)
 
     @guarded

@@ -38,8 +38,8 @@ def verify():
     channel = body.get("channel", vocabulary.SMS)
     if channel == vocabulary.TOTP:
         return json_response(totp_service().verify(body))
-    if channel != vocabulary.SMS:
-        raise errors.InvalidRequest("channel must be sms or totp.", field="channel")
+    if channel not in vocabulary.SEND_CHANNELS:  # a code texted over any channel is checked the same way
+        raise errors.InvalidRequest(f"channel must be one of {', '.join(vocabulary.CHANNELS)}.", field="channel")
     return json_response(found.verifications.verify(body, forwarded_ip(req, found.settings.trusted_proxy_header)))
 
 

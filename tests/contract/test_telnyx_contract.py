@@ -18,6 +18,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from otpservice.sandbox import WebhookRecorder
+from otpservice.sending.telnyx.client import TelnyxClient
 from otpservice.sending.telnyx.signatures import load_verify_key, verify_webhook
 from tests.support import telnyx_data
 from tests.support.sim_fixtures import simulator_fixtures
@@ -236,6 +237,10 @@ def test_success_responses_match_the_spec(sim, path, body):
         ("opt_out", 409, "40300"),
         ("invalid_to", 400, "40310"),
         ("auth_failed", 401, "10009"),
+        ("invalid_from", 400, "40305"),
+        ("alpha_sender_not_configured", 400, "40306"),
+        ("profile_disabled", 400, "40312"),
+        ("pool_empty", 400, "40321"),
     ],
 )
 def test_fault_responses_match_the_spec(sim, mode, status, code):
@@ -461,3 +466,92 @@ def test_what_telnyx_accepts_next_to_those_refusals(sim, body, encoding):
     response = raw_post(sim, "/messages", body)
     assert response.status_code == 200, response.text
     assert response.json()["data"]["encoding"] == encoding
+
+
+# -- WhatsApp ---------------------------------------------------------------------------------------------
+WA_FROM = "+13125550199"
+
+
+def test_the_whatsapp_send_matches_the_spec_on_both_sides(sim):
+    whatsapp = TelnyxClient(api_key=sim.api_key, base_url=sim.base_url, timeout=(1.0, 3.0),
+                            whatsapp_template="otp_code")
+    public_key = requests.get(sim.url + "/sim/public-key", timeout=5).json()["public_key"]
+    try:
+        with WebhookRecorder() as hooks:
+            sent = whatsapp.send_whatsapp(to=TO, code="482913", from_=WA_FROM, messaging_profile_id=PROFILE,
+                                          webhook_url=hooks.url, idempotency_key="v-1")
+            deliveries = hooks.wait_for(lambda d: len(d) >= 2)
+    finally:
+        whatsapp.close()
+    [post] = [r for r in logged_requests(sim) if r["method"] == "POST"]
+    assert post["path"] == "/v2/messages/whatsapp" and post["idempotency_key"] == "v-1"
+    check(json.loads(post["body"]), request_schema("/messages/whatsapp"))
+    answer = raw_post(sim, "/messages/whatsapp", json.loads(post["body"]))  # a replay-free twin, for its body
+    check(answer.json(), response_schema("/messages/whatsapp", "200"))
+    assert answer.json()["data"]["type"] == "WHATSAPP" and sent.status == "queued"
+    events = [_verified(d, public_key) for d in deliveries]
+    for event in events:
+        check(event, webhook_schema("deliveryUpdate"))
+    assert {e["data"]["payload"]["id"] for e in events} == {sent.message_id}
+    assert "text" not in events[0]["data"]["payload"]  # a receipt does not repeat the code
+
+
+def test_whatsapp_refusals_match_the_spec(sim):
+    body = {"from": WA_FROM, "to": TO, "whatsapp_message": {"type": "template", "template": {"name": "otp"}}}
+    error = assert_errors_body(raw_post(sim, "/messages/whatsapp", body), 422, "10004")
+    assert error["source"]["pointer"] == "/whatsapp_message/template"
+    assert_errors_body(raw_post(sim, "/messages/whatsapp", {"to": TO, "whatsapp_message": {}}), 422, "10004")
+    bad_from = {**body, "from": "ACME"}
+    assert_errors_body(raw_post(sim, "/messages/whatsapp", bad_from), 400, "40305")
+
+
+# -- the account: numbers and profiles (otpservice doctor) ---------------------------------------------------
+def test_the_numbers_and_profiles_the_doctor_reads_match_the_spec(sim):
+    inventory = {"messaging_profiles": [{"id": PROFILE, "name": "UK", "enabled": False, "webhook_url": None,
+                                         "alpha_sender": "ACME", "whitelisted_destinations": ["GB"],
+                                         "number_pool": False}],
+                 "phone_numbers": [{"phone_number": FROM, "messaging_profile_id": PROFILE, "type": "tollfree"},
+                                   {"phone_number": "+13125550111", "messaging_profile_id": None,
+                                    "messaging_enabled": False}]}
+    requests.put(sim.url + "/sim/inventory", json=inventory, timeout=5).raise_for_status()
+    headers = {"Authorization": f"Bearer {sim.api_key}"}
+    listed = requests.get(sim.base_url + "/phone_numbers/messaging", headers=headers, timeout=5,
+                          params={"filter[messaging_profile_id]": PROFILE, "page[size]": 250})
+    check(listed.json(), response_schema("/phone_numbers/messaging", "200", "get"))
+    [number] = listed.json()["data"]
+    assert number["phone_number"] == FROM and number["features"]["sms"] is not None
+    one = requests.get(f"{sim.base_url}/phone_numbers/{number['id']}/messaging", headers=headers, timeout=5)
+    check(one.json(), response_schema("/phone_numbers/{id}/messaging", "200", "get"))
+    assert one.json()["data"] == number
+    off = requests.get(sim.base_url + "/phone_numbers/%2B13125550111/messaging", headers=headers, timeout=5)
+    assert off.json()["data"]["features"]["sms"] is None and off.json()["data"]["messaging_profile_id"] is None
+    profile = requests.get(f"{sim.base_url}/messaging_profiles/{PROFILE}", headers=headers, timeout=5)
+    check(profile.json(), response_schema("/messaging_profiles/{id}", "200", "get"))
+    assert (profile.json()["data"]["enabled"], profile.json()["data"]["alpha_sender"]) == (False, "ACME")
+    missing = requests.get(f"{sim.base_url}/messaging_profiles/{uuid.uuid4()}", headers=headers, timeout=5)
+    assert_errors_body(missing, 404, "10005")
+
+
+def test_the_doctors_queries_match_the_spec_parameters(sim, client):
+    from otpservice.sandbox.account import number_id
+    from otpservice.sending.telnyx.doctor import Account
+
+    account = Account(client)
+    account.number(FROM)
+    account.numbers_on(PROFILE)
+    account.profile(PROFILE)
+    parameters = {p.get("name"): p for p in SPEC["paths"]["/phone_numbers/messaging"]["get"]["parameters"]
+                  if "name" in p}
+    page = SPEC["components"]["parameters"]["PageConsolidated"]["schema"]
+    gets = [r for r in logged_requests(sim) if r["method"] == "GET"]
+    listing = "/v2/phone_numbers/messaging"
+    assert [r["path"] for r in gets] == [listing, f"/v2/phone_numbers/{number_id(FROM)}/messaging", listing,
+                                         f"/v2/messaging_profiles/{PROFILE}"]
+    for get in (gets[0], gets[2]):
+        for key, value in parse_qsl(get["query_string"]):
+            if key.startswith("page["):
+                field = key[5:-1]
+                assert not list(Draft202012Validator(page["properties"][field]).iter_errors(int(value)))
+            else:
+                assert not list(Draft202012Validator(parameters[key]["schema"], format_checker=FORMATS)
+                                .iter_errors(value)), key

@@ -139,6 +139,45 @@ def send_failures(client, make_app, sim) -> None:
     requests.delete(f"{sim.url}/sim/faults", timeout=5)
 
 
+ROUTES = """\
+GB:
+  - {name: uk-alpha, endpoint: messages, from: ACME, messaging_profile_id: 7a1b2c3d-0000-4000-8000-00000000000b}
+  - {name: uk-pool, endpoint: number_pool, messaging_profile_id: 7a1b2c3d-0000-4000-8000-00000000000b}
+default:
+  - {name: long, endpoint: messages, from: '+13125550100'}
+  - {name: wa, endpoint: whatsapp, from: '+13125550199'}
+"""
+
+
+def routes_and_channels(make_app, sim, clock, sim_signing_key, tmp_path) -> None:
+    """A failover for each reason a route is left, and a code sent and checked over WhatsApp."""
+    path = tmp_path / "routes.yaml"
+    path.write_text(ROUTES, encoding="utf-8")
+    app = make_app(routes_file=str(path), whatsapp_template="otp_code")
+    client = authorised(app)
+    for index, mode in enumerate(("invalid_from", "alpha_sender_not_configured", "profile_disabled", "pool_empty")):
+        number = f"+4474001234{index:02d}"
+        requests.post(f"{sim.url}/sim/faults", json={"mode": mode, "to": number}, timeout=5).raise_for_status()
+        assert ask(client, number).status_code == 202, mode
+    number = "+13125550140"
+    sent = ask(client, number, channel="whatsapp").get_json()
+    failed = delivery_event(sent["delivery"]["message_id"], "delivery_failed", to=number)
+    post_signed(app.test_client(), failed, sim_signing_key, timestamp=clock())
+    assert ask(client, number, channel="whatsapp").status_code == 202  # the only WhatsApp route: no failover
+    assert ask(client, "+13125550141").status_code == 202
+    sms = delivery_event(outbox(sim, "+13125550141")[0]["id"], "delivery_failed", to="+13125550141")
+    post_signed(app.test_client(), sms, sim_signing_key, timestamp=clock())
+    assert ask(client, "+13125550141").status_code == 202  # long (failed) -> the default list has one SMS route
+    code = code_from(outbox(sim, number)[0])
+    assert client.post("/verify", json={"phone_number": number, "code": code, "channel": "whatsapp"}).status_code == 200
+    # The delivery_failed reason: a country with two SMS routes.
+    uk = "+447400123499"
+    first = ask(client, uk).get_json()
+    failed = delivery_event(first["delivery"]["message_id"], "delivery_failed", to=uk)
+    post_signed(app.test_client(), failed, sim_signing_key, timestamp=clock())
+    assert ask(client, uk).status_code == 202
+
+
 def verdicts_and_receipts(app, make_app, client, sim, clock, sim_signing_key) -> None:
     """Each verdict of /verify, each result of a receipt and an inbound keyword, and a test number."""
     number = "+13125550130"
@@ -182,12 +221,13 @@ def verdicts_and_receipts(app, make_app, client, sim, clock, sim_signing_key) ->
         "updated", "unchanged", "duplicate", "unknown_message", "ignored", "opted_out", "opted_in", "ignored"]
 
 
-def test_every_emitted_word_has_its_own_label(app, make_app, sim, clock, sim_signing_key, moved):
+def test_every_emitted_word_has_its_own_label(app, make_app, sim, clock, sim_signing_key, moved, tmp_path):
     clock.freeze()
     client = authorised(app)
     forged_webhooks(app, make_app, clock, sim_signing_key)
     refusals(make_app, sim)
     send_failures(client, make_app, sim)
+    routes_and_channels(make_app, sim, clock, sim_signing_key, tmp_path)
     verdicts_and_receipts(app, make_app, client, sim, clock, sim_signing_key)
     time.sleep(0.05)  # nothing asynchronous is counted, but the simulator's own receipts may still be posting
     delta = moved()
@@ -205,5 +245,11 @@ def test_every_emitted_word_has_its_own_label(app, make_app, sim, clock, sim_sig
     assert labels("otp_webhooks_total", "result") == set(vocabulary.WEBHOOK_RESULTS)
     assert labels("otp_webhooks_total", "kind") == set(vocabulary.WEBHOOK_KINDS)
     assert labels("otp_inbound_keywords_total", "keyword") == set(vocabulary.KEYWORDS)
+    assert labels("otp_route_failovers_total", "reason") == set(vocabulary.FAILOVER_REASONS)
+    assert labels("otp_route_sends_total", "outcome") == set(vocabulary.SEND_OUTCOMES)
+    assert labels("otp_route_sends_total", "route") == {"primary", "uk-alpha", "uk-pool", "long", "wa"}
+    assert labels("otp_route_failovers_total", "route") == {"uk-alpha"}  # the route each failover left
+    assert labels("otp_sends_total", "endpoint") == set(vocabulary.ENDPOINTS)
+    assert labels("otp_verifications_total", "channel") == set(vocabulary.CHANNELS) - {vocabulary.TOTP}
     assert delta[("otp_test_number_uses_total", ())] == 1
     assert delta[("otp_delivery_status_total", (("status", "delivered"),))] == 1

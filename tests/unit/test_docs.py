@@ -58,9 +58,24 @@ def test_the_readme_lists_every_route_of_the_simulator():
             paths = [rule.rule.replace("<any(requests, webhooks):log_name>", name) for name in ("requests", "webhooks")]
         for path in paths:
             path = path.replace("<message_id>", "{id}").replace("<to>", "{number}")
+            path = path.replace("<profile_id>", "{id}").replace("<path:number>", "{id}")
             routes |= {f"{method} {path}" for method in rule.methods - {"HEAD", "OPTIONS"}}
     assert len(routes) > 15
     missing = sorted(route for route in routes if f"`{route}" not in section and f", {route}" not in section
                      and f"{route}`" not in section)
     assert not missing, f"README's simulator section lacks {missing}"
     assert "`http://127.0.0.1:8081/v2`" in section
+
+
+def test_the_readmes_routes_file_loads_as_it_says(tmp_path):
+    """The YAML under "The routes file" is a valid OTP_ROUTES_FILE, and routes as its comments say."""
+    from otpservice.sending.routing import Router
+
+    example = re.search(r"\*\*The routes file\.\*\*.*?```yaml\n(.*?)```", README.read_text(), re.DOTALL).group(1)
+    path = tmp_path / "routes.yaml"
+    path.write_text(example, encoding="utf-8")
+    router = Router.from_settings(Settings(routes_file=str(path), whatsapp_template="otp_code"))
+    assert [route.name for route in router.routes(region="GB")[1]] == ["uk-alpha", "uk-pool"]
+    assert router.routes(region="BR")[0] == "whatsapp"
+    assert [route.name for route in router.routes(region="BR", channel="sms")[1]] == ["br-sms"]
+    assert [route.endpoint for route in router.routes(region="DE")[1]] == ["number_pool"]

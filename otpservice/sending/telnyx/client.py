@@ -1,7 +1,8 @@
 """The Telnyx Messaging API client: one session, explicit timeouts, no blind re-sends, SendErrors.
 
-`TelnyxClient.send` is the Sender (sending/base.py) the domain calls; `send_message` is the Telnyx call under
-it; `list_opt_outs` reads Telnyx's own opt-out list for the registry's sync.
+`TelnyxClient.send` is the Sender (sending/base.py) the domain calls; `send_message` and `send_whatsapp` are the
+Telnyx calls under it; `list_opt_outs` reads Telnyx's own opt-out list for the registry's sync, and `get` the
+account's numbers and profiles for `otpservice doctor` (sending/telnyx/doctor.py).
 """
 from __future__ import annotations
 
@@ -35,10 +36,12 @@ CONNECT_RETRIES = 2
 RETRY_BACKOFF = 0.1
 MAX_PAGE_SIZE = 250
 MAX_OPT_OUT_PAGES = 1000
-PATHS = {"messages": "/messages", "number_pool": "/messages/number_pool"}
+PATHS = {"messages": "/messages", "number_pool": "/messages/number_pool", "whatsapp": "/messages/whatsapp"}
+SMS_PATHS = {endpoint: PATHS[endpoint] for endpoint in ("messages", "number_pool")}
+DEFAULT_WHATSAPP_LANGUAGE = "en_US"
 # The metric name of each call (vocabulary.PROVIDER_OPERATIONS).
 OPERATIONS = {"/messages": "send_message", "/messages/number_pool": "send_number_pool",
-              "/messaging_optouts": "list_opt_outs"}
+              "/messages/whatsapp": "send_whatsapp", "/messaging_optouts": "list_opt_outs"}
 RETRIEVE_OPERATION = "retrieve_message"
 USER_AGENT = "otpservice-telnyx/0.1"
 
@@ -83,7 +86,8 @@ class TelnyxClient:
                  send_deadline: float = DEFAULT_DEADLINE, session: requests.Session | None = None,
                  pool_size: int = 10,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
-                 metrics: Metrics | NullMetrics | None = None) -> None:
+                 metrics: Metrics | NullMetrics | None = None, whatsapp_template: str = "",
+                 whatsapp_language: str = DEFAULT_WHATSAPP_LANGUAGE) -> None:
         if not api_key:
             raise ValueError("api_key is required")
         if not base_url.startswith(("http://", "https://")):
@@ -97,6 +101,8 @@ class TelnyxClient:
         self._clock = clock
         self._sleep = sleep
         self.metrics = metrics or NullMetrics()
+        self.whatsapp_template = whatsapp_template  # the authentication template's name, as approved by Meta
+        self.whatsapp_language = whatsapp_language
 
     def __repr__(self) -> str:
         return f"TelnyxClient(base_url={self.base_url!r})"  # never the key
@@ -129,23 +135,29 @@ class TelnyxClient:
             self.metrics.provider_call(operation or OPERATIONS.get(path, "other"), outcome,
                                        time.perf_counter() - started)
 
-    def send(self, message: OutboundMessage) -> SentMessage:
-        """The Sender protocol: one text on its route."""
+    def send(self, message: OutboundMessage, *, deadline: float | None = None) -> SentMessage:
+        """The Sender protocol: one text on its route (a WhatsApp route sends the authentication template)."""
         route = message.route
+        if route.endpoint == "whatsapp":
+            return self.send_whatsapp(to=message.to, code=message.code, from_=route.sender or "",
+                                      messaging_profile_id=route.messaging_profile_id,
+                                      webhook_url=message.webhook_url, idempotency_key=message.idempotency_key,
+                                      deadline=deadline)
         return self.send_message(to=message.to, text=message.text, endpoint=route.endpoint, from_=route.sender,
                                  messaging_profile_id=route.messaging_profile_id, webhook_url=message.webhook_url,
                                  webhook_failover_url=message.webhook_failover_url,
-                                 idempotency_key=message.idempotency_key)
+                                 idempotency_key=message.idempotency_key, deadline=deadline)
 
     def send_message(self, *, to: str, text: str, endpoint: str = "messages", from_: str | None = None,
                      messaging_profile_id: str | None = None, webhook_url: str | None = None,
-                     webhook_failover_url: str | None = None, idempotency_key: str | None = None) -> SentMessage:
+                     webhook_failover_url: str | None = None, idempotency_key: str | None = None,
+                     deadline: float | None = None) -> SentMessage:
         """Send one text; raises a SendError. With an `idempotency_key`, a timeout, a 5xx or a 429 is retried with
         the same key and the same bytes (Telnyx answers a repeat with its first successful answer, so the text
         goes once), at most SEND_ATTEMPTS times within the send deadline; without one, nothing that may have
         reached Telnyx is sent again."""
-        if endpoint not in PATHS:
-            raise ValueError(f"endpoint must be one of {sorted(PATHS)}")
+        if endpoint not in SMS_PATHS:
+            raise ValueError(f"endpoint must be one of {sorted(SMS_PATHS)}")
         if not to or not text:
             raise ValueError("to and text are required")
         body: dict[str, Any] = {"to": to, "text": text}
@@ -168,15 +180,48 @@ class TelnyxClient:
             body["use_profile_webhooks"] = False
         if webhook_failover_url:
             body["webhook_failover_url"] = webhook_failover_url
+        return self._send_with_retries(endpoint, body, to=to, idempotency_key=idempotency_key, deadline=deadline)
+
+    def send_whatsapp(self, *, to: str, code: str, from_: str, template: str | None = None,
+                      language: str | None = None, messaging_profile_id: str | None = None,
+                      webhook_url: str | None = None, idempotency_key: str | None = None,
+                      deadline: float | None = None) -> SentMessage:
+        """Send the code in a WhatsApp authentication template (POST /messages/whatsapp): the code is the body's
+        parameter and the copy-code button's (Meta's authentication templates take it in both). Retried as
+        send_message is."""
+        template, language = template or self.whatsapp_template, language or self.whatsapp_language
+        if not to or not code or not from_:
+            raise ValueError("to, code and from_ are required")
+        if not template:
+            raise ValueError("a WhatsApp send needs its authentication template (OTP_WHATSAPP_TEMPLATE)")
+        parameter = [{"type": "text", "text": code}]
+        body: dict[str, Any] = {
+            "from": from_, "to": to, "type": "WHATSAPP",
+            "whatsapp_message": {"type": "template", "template": {
+                "name": template, "language": {"code": language, "policy": "deterministic"},
+                "components": [{"type": "body", "parameters": parameter},
+                               {"type": "button", "sub_type": "url", "index": 0, "parameters": parameter}]}},
+        }
+        if messaging_profile_id:
+            body["messaging_profile_id"] = messaging_profile_id
+        if webhook_url:
+            body["webhook_url"] = webhook_url
+        return self._send_with_retries("whatsapp", body, to=to, idempotency_key=idempotency_key, deadline=deadline)
+
+    def _send_with_retries(self, endpoint: str, body: dict[str, Any], *, to: str, idempotency_key: str | None,
+                           deadline: float | None) -> SentMessage:
+        """POST one send, retried under its key as send_message says, until the sooner of the client's send
+        deadline and `deadline` (time.monotonic())."""
         # The same bytes on every attempt: Telnyx refuses (422) a repeated key whose body is not identical.
         data = json.dumps(body, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json"}
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
-        deadline = time.monotonic() + self.send_deadline
+        ends = time.monotonic() + self.send_deadline
+        ends = ends if deadline is None else min(ends, deadline)
         unanswered = False  # an attempt had no answer: it may have been sent, whatever the later ones say
         for attempt in range(1, SEND_ATTEMPTS + 1):
-            remaining = deadline - time.monotonic()
+            remaining = max(0.01, ends - time.monotonic())
             try:
                 response = self._request("POST", PATHS[endpoint], data=data, headers=headers,
                                          timeout=(min(self.timeout[0], remaining), min(self.timeout[1], remaining)))
@@ -193,7 +238,7 @@ class TelnyxClient:
                         "may_have_sent=%s", endpoint, mask_number(to), attempt, error.http_status, error.code,
                         type(error).__name__, getattr(error, "may_have_sent", False))
             wait = self._retry_wait(error, attempt) if idempotency_key else None
-            if wait is None or attempt == SEND_ATTEMPTS or time.monotonic() + wait >= deadline:
+            if wait is None or attempt == SEND_ATTEMPTS or time.monotonic() + wait >= ends:
                 break
             self._sleep(wait)
         if unanswered and not (isinstance(error, ProviderUnavailable) and error.unanswered):
@@ -246,6 +291,22 @@ class TelnyxClient:
         status = first.get("status") if isinstance(first, dict) else None
         return SentMessage(message_id=message_id,
                            status=status if status in vocabulary.DELIVERY_STATUSES else "queued")
+
+    def get(self, path: str, *, operation: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """GET one resource of the API (`path` under the base URL, its parts quoted by the caller): its JSON
+        body; None when Telnyx has no such resource (404); a SendError for any other failure."""
+        response = self._request("GET", path, params=params, operation=operation)
+        if response.status_code == 404:
+            return None
+        if not 200 <= response.status_code < 300:
+            raise error_from_response(response, clock=self._clock)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise SendError("Malformed answer", http_status=response.status_code)
+        return body
 
     def list_opt_outs(self, *, messaging_profile_id: str | None = None,
                       page_size: int = MAX_PAGE_SIZE) -> Iterator[ProviderOptOut]:

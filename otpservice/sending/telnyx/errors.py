@@ -16,12 +16,17 @@ from otpservice.sending.base import (
     Misconfigured,
     ProviderUnavailable,
     RecipientOptedOut,
+    RouteRefused,
     SendError,
 )
 
 OPT_OUT_CODE = "40300"
 INVALID_NUMBER_CODES = frozenset({"40310", "10002", "10016"})
 CONFIG_CODES = frozenset({"10009", "10010", "40305", "40306", "40312", "40321", "40333"})
+# The configuration errors of one route's sender or profile, which another route does not share: the text may
+# go out on the next route (vocabulary.FAILOVER_REASONS). Credentials and the spend limit are the account's.
+ROUTE_CODES = {"40305": "invalid_sender", "40306": "alpha_sender_not_configured", "40312": "profile_disabled",
+               "40321": "pool_empty"}
 BACK_OFF_CODES = frozenset({"10011", "40318"})
 # x-ratelimit-reset above this is an epoch timestamp, below it a number of seconds to wait.
 _EPOCH_THRESHOLD = 1_000_000_000
@@ -110,6 +115,8 @@ def error_from_response(response: requests.Response, *, clock: Callable[[], floa
         return build(ProviderUnavailable, errors[0] if errors else None, retry_after=retry_after, may_have_sent=True,
                      retry_after_given=named_wait(response.headers))
     if 400 <= status < 500:
+        if (route := first(lambda e: str(e.get("code")) in ROUTE_CODES)) is not None:
+            return build(RouteRefused, route, reason=ROUTE_CODES[str(route["code"])])
         config = first(lambda e: str(e.get("code")) in CONFIG_CODES)
         return build(Misconfigured, config or (errors[0] if errors else None))
     return build(SendError, errors[0] if errors else None)

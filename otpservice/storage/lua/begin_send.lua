@@ -95,8 +95,10 @@ if id then
     redis.call("HDEL", rec, "ld")
     spend()
     keep_alive()
+    -- After a failed text, the route it took (r<k>, absent: the default route): the resend starts after it.
+    local failed_route = delivery_failed and redis.call("HGET", rec, "r" .. fields[4]) or ""
     return {"resend", id, tostring(count), fields[5] or "0", fields[6], tostring(now + ttl),
-            delivery_failed and "1" or "0"}
+            delivery_failed and "1" or "0", failed_route}
   end
 end
 
@@ -119,4 +121,4 @@ if id and redis.call("EXISTS", prefix .. id) == 1 then redis.call("HSET", KEYS[1
 redis.call("HSET", KEYS[1], purpose, new_id)
 spend()
 keep_alive()
-return {"new", new_id, "1", "0", tostring(now), tostring(now + ttl), "0"}
+return {"new", new_id, "1", "0", tostring(now), tostring(now + ttl), "0", ""}

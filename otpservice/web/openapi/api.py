@@ -13,6 +13,11 @@ OPENAPI_SCHEMAS = {
                        "falling back to the number's country language, then English."},
             "client_ip": {"type": "string", "maxLength": 64,
                           "description": "The end user's IP address, for per-IP limits."},
+            "channel": {**enum(vocabulary.SEND_CHANNELS),
+                        "description": "How the code goes: an SMS, or WhatsApp's authentication template (its "
+                                       "copy-code button). Default: the channel of the first route of the number's "
+                                       "country (OTP_ROUTES_FILE). The code, its limits, opt-outs and attempts are "
+                                       "the same whatever the channel."},
         },
         "additionalProperties": True, "description": "Unknown fields are ignored.",
     },
@@ -23,7 +28,7 @@ OPENAPI_SCHEMAS = {
         "properties": {
             "verification_id": {"type": "string", "format": "uuid"},
             "phone_number": {"type": "string"}, "purpose": {"type": "string"},
-            "channel": {"const": "sms"}, "status": {"const": "pending"},
+            "channel": enum(vocabulary.SEND_CHANNELS), "status": {"const": "pending"},
             "expires_at": ref("Timestamp"), "expires_in": {"type": "integer", "minimum": 0},
             "resend_after": {"type": "integer", "minimum": 0,
                              "description": "Seconds before another code may be sent for this number and purpose."},
@@ -61,10 +66,14 @@ OPENAPI_SCHEMAS = {
     },
     "Send": {
         "type": "object",
-        "required": ["message_id", "endpoint", "sent_at", "delivery_status", "delivery_updated_at", "errors"],
+        "required": ["message_id", "endpoint", "route", "channel", "sent_at", "delivery_status",
+                     "delivery_updated_at", "errors"],
         "properties": {
             "message_id": {"type": ["string", "null"], "description": "Telnyx's id; null when never accepted."},
             "endpoint": enum(vocabulary.ENDPOINTS),
+            "route": {"type": "string", "description": "The route the text took: its name in OTP_ROUTES_FILE, or "
+                                                       "`primary` / `failover` for the settings' routes."},
+            "channel": enum(vocabulary.SEND_CHANNELS),
             "sent_at": ref("Timestamp"),
             "delivery_status": {**enum(vocabulary.DELIVERY_STATUSES),
                                 "description": "Telnyx's status; `unknown` when Telnyx never answered."},
@@ -100,7 +109,10 @@ OPENAPI_PATHS = {
                        "cooldown sends a new code, keeps the verification id and does not reset attempts. "
                        "With `Idempotency-Key`, the same key and body within 24 h return the first answer "
                        "(header `Idempotent-Replayed: true`) and send nothing; 5xx answers are not kept, so "
-                       "a retry runs for real.",
+                       "a retry runs for real. The text goes on the first route of the number's country and "
+                       "channel; a route Telnyx refuses for its sender or profile (40305, 40306, 40312, 40321) "
+                       "hands it to the next, within the send deadline, never after an answer that may be an "
+                       "acceptance; a resend after a failed delivery starts on the route after the failed one.",
         "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
                         "schema": {"type": "string", "minLength": 1, "maxLength": 128}}],
         "requestBody": {"required": True, "content": json_content(ref("CodeRequest"))},
@@ -124,7 +136,10 @@ OPENAPI_PATHS = {
                                    "every send slot of the process taken: nothing reserved) or `store_unavailable`.",
                     "headers": RETRY_AFTER,
                     "content": json_content(ref("Error"))},
-            **error_responses(400, 401, 413, 415, 422, 500),
+            "422": {"description": "`invalid_phone_number`, `unsupported_number_type`, `idempotency_key_reused`, or "
+                                   "`channel_unavailable` (no route sends that channel to the number's country): "
+                                   "nothing was reserved or sent.", "content": json_content(ref("Error"))},
+            **error_responses(400, 401, 413, 415, 500),
         },
     }},
     "/verify": {"post": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import time
@@ -16,6 +17,9 @@ from otpservice.sending.base import (
     Misconfigured,
     ProviderUnavailable,
     RecipientOptedOut,
+    OutboundMessage,
+    Route,
+    RouteRefused,
     SendError,
     SentMessage,
 )
@@ -266,6 +270,32 @@ def test_send_arguments_are_checked_before_any_request(sim, client):
     assert api_requests(sim, "/v2/messages") == [] and api_requests(sim, "/v2/messages/number_pool") == []
 
 
+def test_a_whatsapp_send_is_retried_under_its_key_with_the_same_bytes(sim):
+    """The Sender's WhatsApp route: the template from the client's settings, a 5xx retried as an SMS is."""
+    whatsapp = TelnyxClient(api_key=sim.api_key, base_url=sim.base_url, timeout=(1.0, 3.0),
+                            whatsapp_template="otp_code", whatsapp_language="pt_BR")
+    try:
+        arm(sim, "http_500")
+        sent = whatsapp.send(OutboundMessage(to=TO, text="unused", code="482913", idempotency_key="v-1",
+                                             route=Route("whatsapp", FROM, None, "wa")))
+    finally:
+        whatsapp.close()
+    [message] = outbox(sim, TO)
+    assert (message["id"], message["endpoint"], message["text"]) == (sent.message_id, "whatsapp",
+                                                                    "482913 is your verification code.")
+    posts = api_requests(sim, "/v2/messages/whatsapp")
+    assert len(posts) == 2 and len({(p["idempotency_key"], p["body"]) for p in posts}) == 1
+    template = json.loads(posts[0]["body"])["whatsapp_message"]["template"]
+    assert (template["name"], template["language"]["code"]) == ("otp_code", "pt_BR")
+
+
+def test_a_whatsapp_send_needs_its_template_code_and_sender(sim, client):
+    for kwargs in ({}, {"template": "otp", "code": ""}, {"template": "otp", "from_": ""}):
+        with pytest.raises(ValueError):
+            client.send_whatsapp(**{"to": TO, "code": "482913", "from_": FROM, **kwargs})
+    assert api_requests(sim, "/v2/messages/whatsapp") == []
+
+
 def test_logs_hold_no_key_text_or_full_number(sim, client, caplog):
     caplog.set_level(logging.DEBUG)
     sent = client.send_message(to=TO, text=TEXT, from_=FROM)
@@ -317,7 +347,8 @@ def _response(status: int, body: bytes = b"", headers: dict[str, str] | None = N
         ),
         (422, b'{"errors":[{"code":"10002","title":"Invalid phone number"}]}', InvalidRecipient),
         (403, b'{"errors":[{"code":"40333","title":"Spend limit reached"}]}', Misconfigured),
-        (400, b'{"errors":[{"code":"40321","title":"No usable numbers"}]}', Misconfigured),
+        (400, b'{"errors":[{"code":"40321","title":"No usable numbers"}]}', RouteRefused),
+        (400, b'{"errors":[{"code":"10010","title":"Authorization failed"}]}', Misconfigured),
         (400, b'{"errors":[{"code":"40318","title":"Message queue full"}]}', ProviderUnavailable),
         (404, b"not json", Misconfigured),
         (503, b"", ProviderUnavailable),
@@ -328,6 +359,15 @@ def _response(status: int, body: bytes = b"", headers: dict[str, str] | None = N
 def test_error_classification(status, body, expected):
     error = error_from_response(_response(status, body))
     assert type(error) is expected and error.http_status == status
+
+
+@pytest.mark.parametrize("code, reason", [("40305", "invalid_sender"), ("40306", "alpha_sender_not_configured"),
+                                          ("40312", "profile_disabled"), ("40321", "pool_empty")])
+def test_a_refused_route_says_why_and_stays_a_configuration_error(code, reason):
+    """Another route may take the text (routing.RoutedSender moves on); on the last route it is still a 502."""
+    error = error_from_response(_response(400, b'{"errors":[{"code":"%s","title":"t"}]}' % code.encode()))
+    assert isinstance(error, RouteRefused) and isinstance(error, Misconfigured)
+    assert (error.reason, error.code, error.outcome) == (reason, code, "provider_error")
 
 
 def test_retry_after_parsing():
