@@ -131,3 +131,11 @@ def redis_sends(monkeypatch):
         return original(self, command, check_health)
     monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counting)
     return sends
+
+
+@pytest.fixture
+def routes_file(tmp_path, request):
+    """The requesting test module's ROUTES (a routes file's text) written to a file: its OTP_ROUTES_FILE."""
+    path = tmp_path / "routes.yaml"
+    path.write_text(request.module.ROUTES, encoding="utf-8")
+    return str(path)

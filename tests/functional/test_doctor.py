@@ -52,13 +52,6 @@ GOOD = {
 }
 
 
-@pytest.fixture
-def routes_file(tmp_path):
-    path = tmp_path / "routes.yaml"
-    path.write_text(ROUTES, encoding="utf-8")
-    return str(path)
-
-
 def env_for(sim, routes_file: str) -> dict[str, str]:
     return {"OTP_TELNYX_API_KEY": SIM_API_KEY, "OTP_TELNYX_BASE_URL": sim.base_url, "OTP_ROUTES_FILE": routes_file,
             "OTP_TELNYX_FROM": "+13125550100", "OTP_TELNYX_MESSAGING_PROFILE_ID": PROFILE_ID,

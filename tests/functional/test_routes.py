@@ -39,13 +39,6 @@ US, UK, BR = "+13125550170", "+447400123470", "+5511961234570"
 
 
 @pytest.fixture
-def routes_file(tmp_path):
-    path = tmp_path / "routes.yaml"
-    path.write_text(ROUTES, encoding="utf-8")
-    return str(path)
-
-
-@pytest.fixture
 def routed(make_app, routes_file):
     return make_app(routes_file=routes_file)
 

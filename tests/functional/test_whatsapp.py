@@ -35,13 +35,6 @@ AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
 
 
 @pytest.fixture
-def routes_file(tmp_path):
-    path = tmp_path / "routes.yaml"
-    path.write_text(ROUTES, encoding="utf-8")
-    return str(path)
-
-
-@pytest.fixture
 def tc(make_app, routes_file):
     client = make_app(routes_file=routes_file, whatsapp_template="otp_code").test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {CLIENT_KEY}"
