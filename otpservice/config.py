@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec: OTP_APP_NAME is counted in GSM-7 septets)
 
-from otpservice.vocabulary import SMS_ENDPOINTS, TELNYX_GSM7
+from otpservice.vocabulary import FRAUD_MODES, SMS_ENDPOINTS, TELNYX_GSM7
 
 ENVIRONMENTS = ("sandbox", "production")
 WORKER_CLASSES = ("gevent", "gthread")
@@ -234,6 +234,46 @@ class Settings:
     limit_admin_failures: str = setting("OTP_LIMIT_ADMIN_FAILURES", "10/minute",
                                         "failed admin authentications per client address; past it /admin "
                                         "answers 429 without checking")
+    limit_device: str = setting("OTP_LIMIT_DEVICE", "5/hour",
+                                "code requests per `device_id` the caller sends; past it the fraud guard blocks "
+                                "the device (rule device_velocity)")
+    limit_user: str = setting("OTP_LIMIT_USER", "5/hour",
+                              "code requests per `user_id` the caller sends; past it the fraud guard blocks the "
+                              "user (rule user_velocity)")
+    fraud_guard: str = setting("OTP_FRAUD_GUARD", "enforce",
+                               "the fraud guard: `enforce` refuses blocked scopes (403 verification_blocked), "
+                               "`shadow` logs, counts and records what it would refuse and sends anyway, `off`")
+    fraud_min_conversion: float = setting("OTP_FRAUD_MIN_CONVERSION", 0.3,
+                                          "share of texts whose code was approved (failed deliveries left out) "
+                                          "under which a scope with enough sends is blocked", parse=float)
+    fraud_window: int = setting("OTP_FRAUD_WINDOW", 3600,
+                                "seconds of sends a scope's conversion is judged over", parse=int)
+    fraud_history: int = setting("OTP_FRAUD_HISTORY", 86400,
+                                 "seconds of sends that make a prefix proven (an approved code, conversion above "
+                                 "the threshold): a blocked country still sends to its proven prefixes", parse=int)
+    fraud_min_sends_prefix: int = setting("OTP_FRAUD_MIN_SENDS_PREFIX", 10,
+                                          "texts to one prefix in the window before its conversion is judged",
+                                          parse=int)
+    fraud_min_sends_country: int = setting("OTP_FRAUD_MIN_SENDS_COUNTRY", 50,
+                                           "texts to one country in the window before its conversion is judged",
+                                           parse=int)
+    fraud_min_sends_route: int = setting("OTP_FRAUD_MIN_SENDS_ROUTE", 0,
+                                         "texts on one route in the window before its conversion is judged; 0: "
+                                         "routes are counted, never blocked (a route serves many countries)",
+                                         parse=int)
+    fraud_block_seconds: int = setting("OTP_FRAUD_BLOCK_SECONDS", 3600,
+                                       "seconds a block lasts; a lifted block exempts its scope as long", parse=int)
+    allow_non_geographic: bool = setting("OTP_ALLOW_NON_GEOGRAPHIC", False,
+                                         "send to non-geographic numbers (+800, +808, +870, +878, +881, +882, "
+                                         "+883, +888, +979: satellite and international networks)", parse=_bool)
+    spend_limit_daily: float = setting("OTP_SPEND_LIMIT_DAILY", 0.0,
+                                       "most the texts of one UTC day may cost, in OTP_SPEND_CURRENCY (the send "
+                                       "answers' and message.finalized's cost); 0: no cap", parse=float)
+    spend_limit_country: dict = setting("OTP_SPEND_LIMIT_COUNTRY", {},
+                                        "per-country daily caps, e.g. LV=5,GB=20 (ISO region=amount)",
+                                        parse=lambda v: {k.upper(): val for k, val in _mapping(v).items()})
+    spend_currency: str = setting("OTP_SPEND_CURRENCY", "USD",
+                                  "the currency of the spend caps; costs in another are logged, not summed")
     trusted_proxy_header: str = setting("OTP_TRUSTED_PROXY_HEADER", "",
                                         "header your proxy sets to the end user's IP (e.g. X-Real-IP); empty: "
                                         "only the body's client_ip counts")
@@ -371,6 +411,39 @@ class Settings:
                 raise ConfigError(f"{env} allows more than {ceiling} sends to one number in {span} seconds")
         if self.optout_sync_interval < 0:
             raise ConfigError("OTP_OPTOUT_SYNC_INTERVAL must be >= 0 seconds")
+        self.validate_fraud()
+
+    def validate_fraud(self) -> None:
+        """The fraud guard's and the spend caps' settings are in range."""
+        for name in ("limit_device", "limit_user"):
+            try:
+                parse_rate(getattr(self, name))
+            except ConfigError as exc:
+                raise ConfigError(f"{self.__dataclass_fields__[name].metadata['env']}: {exc}") from None
+        if self.fraud_guard not in FRAUD_MODES:
+            raise ConfigError(f"OTP_FRAUD_GUARD must be one of {FRAUD_MODES}, not {self.fraud_guard!r}")
+        if not 0 <= self.fraud_min_conversion <= 1:
+            raise ConfigError("OTP_FRAUD_MIN_CONVERSION must be 0-1 (a share of texts)")
+        if not 60 <= self.fraud_window <= self.fraud_history <= 7 * 86400:
+            raise ConfigError("OTP_FRAUD_WINDOW must be at least 60 seconds and at most OTP_FRAUD_HISTORY, itself "
+                              "at most 7 days")
+        if min(self.fraud_min_sends_prefix, self.fraud_min_sends_country) < 1 or self.fraud_min_sends_route < 0:
+            raise ConfigError("OTP_FRAUD_MIN_SENDS_PREFIX and OTP_FRAUD_MIN_SENDS_COUNTRY must be at least 1, "
+                              "OTP_FRAUD_MIN_SENDS_ROUTE at least 0 (0: routes are never blocked)")
+        if not 60 <= self.fraud_block_seconds <= 7 * 86400:
+            raise ConfigError("OTP_FRAUD_BLOCK_SECONDS must be 60 seconds to 7 days")
+        if self.spend_limit_daily < 0:
+            raise ConfigError("OTP_SPEND_LIMIT_DAILY must be >= 0 (0: no cap)")
+        if not re.fullmatch(r"[A-Z]{3}", self.spend_currency):
+            raise ConfigError("OTP_SPEND_CURRENCY must be an ISO 4217 code such as USD")
+        for region, amount in self.spend_limit_country.items():
+            try:
+                value = float(amount)
+            except ValueError:
+                value = -1.0
+            if not re.fullmatch(r"[A-Z]{2}", region) or value <= 0:
+                raise ConfigError(f"OTP_SPEND_LIMIT_COUNTRY: {region}={amount} must be an ISO region and a "
+                                  "positive amount, e.g. LV=5")
 
     def validate_texts(self) -> None:
         """The app name, WebOTP host and Android hash that go into every text (core/messages.py fits them)."""

@@ -83,6 +83,26 @@ class RateLimited(ServiceError):
         self.retry_after = retry_after
 
 
+class Blocked(ServiceError):
+    """A send the fraud guard or a spend cap refused: 403 with `reason`, which says what decided and why."""
+
+    status = 403
+
+    def __init__(self, reason: dict[str, Any], message: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.reason = reason
+
+
+class VerificationBlocked(Blocked):
+    code = "verification_blocked"
+    message = "The fraud guard refused to send a code here: see reason."
+
+
+class SpendLimitReached(Blocked):
+    code = "spend_limit_reached"
+    message = "Today's spend cap on texts is reached: no code is sent until it resets."
+
+
 class Unavailable(ServiceError):
     """A dependency cannot answer: 503 with Retry-After."""
 

@@ -40,12 +40,29 @@ VERIFY_RESULTS = ("approved", "wrong", "not_found", "max_attempts", "number_lock
 
 # -- refusals before a send ------------------------------------------------------------------------------
 # The reason a code request was refused before anything was sent: the error code the caller gets.
-REFUSAL_REASONS = ("rate_limited", "opted_out", "country_not_allowed", "unsupported_number_type")
+# verification_blocked: the fraud guard (core/fraud.py); spend_limit_reached: a daily spend cap.
+REFUSAL_REASONS = ("rate_limited", "opted_out", "country_not_allowed", "unsupported_number_type",
+                   "verification_blocked", "spend_limit_reached")
 # Which budget a `rate_limited` refusal hit (the error body's `limit`, the metric's `policy`).
 # phone_number_failures: the number's wrong codes reached OTP_NUMBER_FAILURES_PER_DAY (no new code until the
 # lock ends); verify_client_ip and admin_client_ip: a client's wrong codes, or failed admin authentications.
 LIMIT_POLICIES = ("resend_cooldown", "phone_number", "phone_number_daily", "phone_number_failures", "client_ip",
                   "number_prefix", "country", "global", "verify_client_ip", "admin_client_ip")
+
+# -- the fraud guard (core/fraud.py) --------------------------------------------------------------------
+# OTP_FRAUD_GUARD: enforce refuses, shadow logs, counts and records what it would refuse and sends anyway.
+FRAUD_MODES = ("enforce", "shadow", "off")
+ENFORCE, SHADOW, OFF = FRAUD_MODES
+# What a scope's conversion counts: texts the provider took, codes approved, deliveries that failed.
+FRAUD_EVENTS = ("sent", "approved", "failed")
+# The scopes a block is on: a number prefix (E.164 minus its last 4 digits), a country (ISO region), a sender
+# route, and the caller's device and user (digests of the `device_id` and `user_id` it sent).
+FRAUD_SCOPES = ("prefix", "country", "route", "device", "user")
+# Why a scope was blocked: its conversion fell under OTP_FRAUD_MIN_CONVERSION over enough sends (a country's
+# block refuses only its prefixes without a record of approved codes), or its requests passed their velocity.
+FRAUD_RULES = ("prefix_conversion", "country_conversion", "route_conversion", "device_velocity", "user_velocity")
+# The daily spend caps (the error's reason.scope is "spend:total" or "spend:<country>").
+SPEND_SCOPES = ("total", "country")
 
 # -- sends -----------------------------------------------------------------------------------------------
 # How a hand-over to the provider ended, as metrics count it (unanswered: no definite answer in the deadline).

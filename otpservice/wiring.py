@@ -18,6 +18,7 @@ from typing import Any
 from otpservice.config import ConfigError, Settings
 from otpservice.errors import StoreUnavailable
 from otpservice.core.delivery import DeliveryService, ReconcileScheduler
+from otpservice.core.fraud import FraudGuard
 from otpservice.core.health import Readiness, redis_problems
 from otpservice.core.idempotency import Idempotency
 from otpservice.core.optouts import OptOutService, SyncScheduler
@@ -37,6 +38,7 @@ from otpservice.sending.telnyx.webhooks import TelnyxWebhooks
 from otpservice.storage.budgets import BudgetStore
 from otpservice.storage.connect import connect
 from otpservice.storage.deliveries import DeliveryStore
+from otpservice.storage.fraud import FraudStore
 from otpservice.storage.idempotency import IdempotencyStore
 from otpservice.storage.optouts import OptOutStore
 from otpservice.storage.totp import TotpStore
@@ -55,6 +57,7 @@ class Services:
     metrics: Metrics | NullMetrics
     redis: Any
     telnyx: TelnyxClient
+    guard: FraudGuard
     verifications: VerificationService
     delivery: DeliveryService
     optouts: OptOutService
@@ -150,6 +153,9 @@ def build(settings: Settings, *, redis_client: Any = None, sender: TelnyxClient 
     optout_store = OptOutStore(client, **stores)
     budgets = BudgetStore(client, **stores)
     gate = SendGate(settings=settings, optouts=optout_store, budgets=budgets, metrics=metrics)
+    guard = FraudGuard(settings=settings, store=FraudStore(client, window_ms=settings.fraud_window * 1000,
+                                                           history_ms=settings.fraud_history * 1000, **stores),
+                       budgets=budgets, refused=gate.refused, metrics=metrics)
 
     def failures(policy: str, limit: str) -> FailureBudget:
         return FailureBudget(budgets=budgets, rate=Rate.parse(policy, limit), scope=policy, clock=clock,
@@ -158,16 +164,16 @@ def build(settings: Settings, *, redis_client: Any = None, sender: TelnyxClient 
                             messaging_profile_id=settings.telnyx_messaging_profile_id,
                             default_region=settings.default_region, clock=clock, metrics=metrics)
     services = Services(
-        settings=settings, clock=clock, metrics=metrics, redis=client, telnyx=telnyx,
+        settings=settings, clock=clock, metrics=metrics, redis=client, telnyx=telnyx, guard=guard,
         verifications=VerificationService(settings=settings, store=verification_store, gate=gate, sender=routed,
                                           test_sender=FixedCodeSender(), router=router,
                                           optouts=optout_store, clock=clock, metrics=metrics,
                                           client_failures=failures("verify_client_ip",
                                                                    settings.limit_verify_failures_ip),
-                                          slots=SendSlots(settings.send_concurrency)),
+                                          slots=SendSlots(settings.send_concurrency), guard=guard),
         delivery=DeliveryService(decoder=TelnyxWebhooks(settings.telnyx_public_key),
                                  store=DeliveryStore(client, **stores), optouts=optout_store,
-                                 event_ttl=settings.webhook_event_ttl, lookup=telnyx,
+                                 event_ttl=settings.webhook_event_ttl, lookup=telnyx, guard=guard,
                                  reconcile_after=settings.reconcile_after, retention=settings.record_retention,
                                  clock=clock, metrics=metrics),
         optouts=optouts,

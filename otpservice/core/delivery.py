@@ -14,12 +14,13 @@ from typing import Any
 
 from otpservice import vocabulary
 from otpservice.core import phones
-from otpservice.errors import InvalidPhoneNumber, InvalidRequest, InvalidSignature
+from otpservice.core.fraud import FraudGuard
+from otpservice.errors import InvalidPhoneNumber, InvalidRequest, InvalidSignature, StoreUnavailable
 from otpservice.observability.metrics import Metrics, NullMetrics
 from otpservice.core.periodic import Periodic
 from otpservice.sending.base import DeliveryReceipt, InboundMessage, MessageLookup, SendError, WebhookDecoder, \
     WebhookSignatureError
-from otpservice.storage.deliveries import MESSAGE_ID_MAX, DeliveryStore
+from otpservice.storage.deliveries import MESSAGE_ID_MAX, DeliveryStore, UpdateResult
 from otpservice.storage.optouts import OptOutStore
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,10 @@ class DeliveryService:
 
     def __init__(self, *, decoder: WebhookDecoder, store: DeliveryStore, optouts: OptOutStore, event_ttl: int,
                  lookup: MessageLookup | None = None, reconcile_after: int = 0, retention: int = 86400,
-                 clock: Callable[[], float] = time.time, metrics: Metrics | NullMetrics | None = None) -> None:
+                 guard: FraudGuard | None = None, clock: Callable[[], float] = time.time,
+                 metrics: Metrics | NullMetrics | None = None) -> None:
         self.decoder = decoder
+        self.guard = guard  # counts failed deliveries and final costs
         self.lookup = lookup
         self.reconcile_after_ms = reconcile_after * 1000
         self.retention_ms = retention * 1000
@@ -114,6 +117,7 @@ class DeliveryService:
         outcome = self.store.apply_update(phone, message_id=message_id, event_id=receipt.event_id, status=status,
                                           errors=receipt.errors, now_ms=now_ms, event_ttl_ms=self.event_ttl_ms)
         if outcome.outcome == "updated":
+            self.counted(phone, status, outcome, receipt.cost, now_ms)
             self.metrics.delivery_status(status)
             if status == vocabulary.DELIVERED and outcome.sent_at_ms:
                 self.metrics.delivered(max(0.0, (now_ms - outcome.sent_at_ms) / 1000))
@@ -121,6 +125,20 @@ class DeliveryService:
                                                "send_number": outcome.send_number, "status": status,
                                                "previous": outcome.previous_status})
         return outcome.outcome
+
+    def counted(self, phone: str, status: str, outcome: UpdateResult, cost: tuple[str, str] | None,
+                now_ms: int) -> None:
+        """Tell the fraud guard what an applied update means: a failed delivery, a final cost. Its failure loses
+        a count, never the update (which is applied)."""
+        if self.guard is None:
+            return
+        try:
+            if status in vocabulary.FAILED_DELIVERY_STATUSES:
+                self.guard.failed(phone, outcome.route, now_ms)
+            if status in vocabulary.TERMINAL_STATUSES:
+                self.guard.finalized(phone, cost, outcome.cost_micros, now_ms)
+        except StoreUnavailable:
+            log.warning("fraud guard could not count a delivery update", extra={"status": status})
 
     def inbound(self, message: InboundMessage, *, now_ms: int) -> str:
         """STOP-type keywords record an opt-out for the sender (source inbound_stop); START/UNSTOP remove it."""
@@ -175,6 +193,7 @@ class DeliveryService:
                                               now_ms=now_ms, event_ttl_ms=self.event_ttl_ms)
             self.metrics.reconciled(state.status, outcome.outcome)
             if outcome.outcome == "updated":
+                self.counted(phone, state.status, outcome, None, now_ms)
                 done["updated"] += 1
                 self.metrics.delivery_status(state.status)
                 log.info("delivery status reconciled", extra={"verification_id": outcome.verification_id,

@@ -12,6 +12,8 @@ from otpservice.errors import InvalidPhoneNumber, InvalidRequest
 from otpservice.observability.logs import mask_number as mask
 
 MAX_INPUT = 64  # longer than any human spelling of a number; refuse before parsing
+# The "region" of +800, +808, +870, +878, +881, +882, +883, +888 and +979: satellite and international networks.
+NON_GEOGRAPHIC = phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
 PLAIN_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 TYPE_NAMES = {
     PhoneNumberType.FIXED_LINE: "fixed_line", PhoneNumberType.MOBILE: "mobile",
@@ -35,6 +37,16 @@ class PhoneNumber:
     @property
     def masked(self) -> str:
         return mask(self.e164)
+
+    @property
+    def non_geographic(self) -> bool:
+        return self.region == NON_GEOGRAPHIC
+
+    @property
+    def country(self) -> str:
+        """The country a budget or a fraud-guard scope counts it in: its ISO region, or for a non-geographic
+        number its country code (+882 is many networks, none of them a country)."""
+        return str(self.country_code) if self.non_geographic or not self.region else self.region
 
 
 def parse(raw: object, default_region: str = "") -> phonenumbers.PhoneNumber:

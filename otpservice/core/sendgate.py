@@ -122,6 +122,10 @@ class SendGate:
         """Refuse (raising the contract's error) or admit a send, having taken its non-number budgets."""
         if self.settings.allowed_countries and number.region not in self.settings.allowed_countries:
             raise self.refused(number, CountryNotAllowed())
+        if number.non_geographic and not self.settings.allow_non_geographic:
+            raise self.refused(number, CountryNotAllowed(
+                f"Codes are not sent to non-geographic numbers (+{number.country_code}: satellite and international "
+                "networks, where SMS pumping pays best); OTP_ALLOW_NON_GEOGRAPHIC allows them."))
         if number.number_type in self.blocked_types:
             raise self.refused(number, UnsupportedNumberType(
                 f"Codes are not sent to {number.number_type.replace('_', '-')} numbers."))
@@ -164,7 +168,7 @@ class SendGate:
 
     def _hits(self, number: phones.PhoneNumber, client_ip: str | None) -> list[tuple[Rate, str]]:
         hits = [(self.global_rate, BudgetStore.key("global", "all")),
-                (self.country_rate, BudgetStore.key("country", number.region or str(number.country_code))),
+                (self.country_rate, BudgetStore.key("country", number.country)),
                 (self.prefix_rate, BudgetStore.key("prefix", number_prefix(number)))]
         scope = ip_scope(client_ip) if client_ip else None
         if scope:

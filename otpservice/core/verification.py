@@ -17,6 +17,7 @@ from typing import Any
 from otpservice import vocabulary
 from otpservice.config import Settings
 from otpservice.core import codes, messages, phones
+from otpservice.core.fraud import FraudGuard, Signals, parse_signals
 from otpservice.core.sendgate import Admission, SendGate, ip_scope
 from otpservice.core.testnumbers import load_test_numbers
 from otpservice.core.throttle import FailureBudget
@@ -53,6 +54,7 @@ class CodeRequest:
     client_ip: str | None
     channel: str = vocabulary.SMS
     routes: tuple[Route, ...] = ()  # the routes of the number's country and channel, in order
+    signals: Signals = Signals()  # the caller's device_id and user_id, as digests (the fraud guard's velocity)
 
 
 def client_ip_of(body: dict[str, Any], forwarded_ip: str | None) -> str | None:
@@ -79,9 +81,10 @@ class VerificationService:
 
     def __init__(self, *, settings: Settings, store: VerificationStore, gate: SendGate, sender: RoutedSender,
                  test_sender: Sender, router: Router, optouts: OptOutStore, client_failures: FailureBudget,
-                 slots: SendSlots, clock: Callable[[], float] = time.time,
+                 slots: SendSlots, guard: FraudGuard, clock: Callable[[], float] = time.time,
                  metrics: Metrics | NullMetrics | None = None) -> None:
         self.settings = settings
+        self.guard = guard
         self.store = store
         self.gate = gate
         self.sender = sender
@@ -114,7 +117,7 @@ class VerificationService:
         if not routes:
             raise ChannelUnavailable(f"No route sends {channel} codes to this number's country.", field="channel")
         return CodeRequest(number, parse_purpose(body.get("purpose")), locale, client_ip_of(body, forwarded_ip),
-                           channel, routes)
+                           channel, routes, parse_signals(body))
 
     # -- request a code --------------------------------------------------------------------------------
     def request_code(self, req: CodeRequest) -> dict[str, Any]:
@@ -145,6 +148,9 @@ class VerificationService:
         admission = Admission() if fixed_code else self.gate.check(req.number, client_ip=req.client_ip, now=now)
         code = fixed_code or codes.generate_code(s.code_digits)
         try:
+            if not fixed_code:
+                self.guard.check(req.number, route=req.routes[0].name, signals=req.signals, admission=admission,
+                                 now_ms=now_ms)
             reservation = self.store.begin_send(
                 phone=req.number.e164, purpose=req.purpose,
                 code_hash=codes.code_hash(self.secret, req.number.e164, req.purpose, code),
@@ -192,6 +198,7 @@ class VerificationService:
             if isinstance(exc, SendUnavailable) and exc.unanswered:
                 # No definite answer within the deadline: the text may still arrive, and its code is valid. The
                 # caller hears so (delivery status unknown) and the cooldown holds, so no second text chases it.
+                self._count_sent(req, route.name, None, now_ms)  # it may have gone: the guard counts it
                 return SentMessage(message_id=None, status=vocabulary.UNKNOWN_STATUS, route=route)
             raise self._contract_error(exc) from exc
         if test_number:
@@ -202,9 +209,10 @@ class VerificationService:
         else:
             self.metrics.code_sent(sent.route.endpoint)
         record.update(endpoint=sent.route.endpoint, route=sent.route.name)
+        cost = None if test_number else self.guard.cost_micros(sent.cost)
         try:
             self.store.record_send(outcome="sent", message_id=sent.message_id, delivery_status=sent.status,
-                                   phone=req.number.e164, **record)
+                                   phone=req.number.e164, cost_micros=cost, **record)
         except StoreUnavailable:
             # The text is out and its verification (with the code hash) was stored before the send: the user
             # can still verify. Only the send's result is lost (its receipts will find no send), so answer 202.
@@ -212,7 +220,17 @@ class VerificationService:
             log.error("send recorded nowhere: redis failed after the provider accepted the message",
                       extra={"verification_id": reservation.verification_id, "phone": req.number.masked,
                              "message_id": sent.message_id})
+        if not test_number:
+            self._count_sent(req, sent.route.name, cost, now_ms)
         return sent
+
+    def _count_sent(self, req: CodeRequest, route: str, cost: int | None, now_ms: int) -> None:
+        """The fraud guard's counts of a text that left (or may have): a failure loses a count, not the text."""
+        try:
+            self.guard.sent(req.number, route, cost, now_ms)
+        except StoreUnavailable:
+            log.warning("fraud guard could not count a text: its conversion and spend miss it",
+                        extra={"phone": req.number.masked})
 
     def _record_failure(self, exc: SendError, req: CodeRequest, record: dict[str, Any]) -> None:
         """Keep the failed send on the record; an opt-out answer also goes to the registry."""
@@ -292,6 +310,11 @@ class VerificationService:
                                      headers={"Retry-After": str(max(1, result.locked_for_ms // 1000))})
         answer = {"verification_id": result.verification_id, "phone_number": phone, "purpose": purpose}
         if result.outcome == "approved":
+            if phone not in self.test_numbers:
+                try:
+                    self.guard.approved(phone, result.route, now_ms)
+                except StoreUnavailable:  # the code is spent: only the conversion count is lost
+                    log.warning("fraud guard could not count an approved code", extra={"phone": phones.mask(phone)})
             return {"valid": True, "status": "approved", **answer}
         remaining = max(0, s.max_attempts - result.attempts)
         status = "pending" if remaining else "max_attempts_reached"

@@ -12,6 +12,7 @@ before the app is imported) and /metrics sums every worker's files, so any worke
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Collection
 from typing import Any
 
@@ -38,6 +39,15 @@ def bounded(value: Any, allowed: Collection[str], label: str) -> str:
     log.warning("metrics: %s %r is not in its vocabulary; counted as other", label,
                 value if isinstance(value, str) and value.isidentifier() and len(value) <= 40 else "?")
     return OTHER
+
+
+# Countries are phonenumbers' words, not ours: an ISO region, or a non-geographic number's country code. The
+# pattern bounds the series all the same (at most 26 x 26 + 900).
+COUNTRY_RE = re.compile(r"^(?:[A-Z]{2}|[1-9][0-9]{2})$")
+
+
+def country_label(value: Any) -> str:
+    return value if isinstance(value, str) and COUNTRY_RE.match(value) else OTHER
 
 
 class Metrics:
@@ -89,6 +99,18 @@ class Metrics:
                                     ["error"], registry=r)
         self.admin_failures = Counter("otp_admin_auth_failures", "Admin requests with a missing or wrong token",
                                       registry=r)
+        self.fraud_events = Counter("otp_fraud_events", "What the fraud guard counts, by the number's country: texts "
+                                    "sent, codes approved, deliveries failed (conversion: approved / (sent - "
+                                    "failed))", ["country", "event"], registry=r)
+        self.fraud_blocks = Counter("otp_fraud_blocks", "Scopes the fraud guard blocked, by rule and mode",
+                                    ["rule", "mode"], registry=r)
+        self.fraud_decisions = Counter("otp_fraud_decisions", "Code requests a block refused (enforce) or would "
+                                       "have refused (shadow: sent anyway), by rule and mode", ["rule", "mode"],
+                                       registry=r)
+        self.spend_total = Counter("otp_spend", "What texts cost, per the provider, by country (in "
+                                   "OTP_SPEND_CURRENCY)", ["country"], registry=r)
+        self.spend_refusals = Counter("otp_spend_refusals", "Code requests refused by a daily spend cap",
+                                      ["cap"], registry=r)
         self.http_requests = Counter("otp_http_requests", "HTTP requests by route, method and status",
                                      ["route", "method", "status"], registry=r)
 
@@ -141,6 +163,24 @@ class Metrics:
     def test_number_used(self) -> None:
         self.code_requests.labels("sent").inc()
         self.test_numbers.inc()
+
+    # -- the fraud guard ---------------------------------------------------------------------------------
+    def fraud_event(self, country: str, event: str) -> None:
+        self.fraud_events.labels(country_label(country), bounded(event, v.FRAUD_EVENTS, "event")).inc()
+
+    def fraud_block(self, rule: str, mode: str) -> None:
+        self.fraud_blocks.labels(bounded(rule, v.FRAUD_RULES, "rule"), bounded(mode, v.FRAUD_MODES, "mode")).inc()
+
+    def fraud_decision(self, rule: str, mode: str) -> None:
+        self.fraud_decisions.labels(bounded(rule, v.FRAUD_RULES, "rule"),
+                                    bounded(mode, v.FRAUD_MODES, "mode")).inc()
+
+    def spend(self, country: str, amount: float) -> None:
+        if amount > 0:  # a counter only grows: a downward correction stays in Redis's figures
+            self.spend_total.labels(country_label(country)).inc(amount)
+
+    def spend_refused(self, cap: str) -> None:
+        self.spend_refusals.labels(bounded(cap, v.SPEND_SCOPES, "cap")).inc()
 
     # -- checks ------------------------------------------------------------------------------------------
     def verification(self, result: str, channel: str) -> None:

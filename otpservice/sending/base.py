@@ -55,6 +55,7 @@ class SentMessage:
     message_id: str | None
     status: str  # vocabulary.DELIVERY_STATUSES
     route: Route | None = None
+    cost: tuple[str, str] | None = None  # (amount, currency) as the provider's answer gave it, when it did
 
 
 class SendError(Exception):
@@ -175,6 +176,7 @@ class DeliveryReceipt:
     recipient: object  # the number the text went to, as the provider wrote it
     status: object
     errors: list[dict[str, str]]
+    cost: tuple[str, str] | None = None  # (amount, currency), when the event carries one
 
 
 @dataclass(frozen=True)

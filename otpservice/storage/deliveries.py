@@ -29,6 +29,8 @@ class UpdateResult:
     sent_at_ms: int = 0
     verification_id: str | None = None
     send_number: int = 0
+    route: str = ""  # updated: the send's route
+    cost_micros: int | None = None  # updated: the cost its send answer gave, when it gave one
 
 
 def blocked_by(status: str) -> list[str]:
@@ -60,7 +62,9 @@ class DeliveryStore(StoreBase):
             then=[("ZREM", keys.RECONCILE_INDEX, keys.pending_send(phone, message_id))] if final else [])
         outcome = out[0].decode()
         if outcome == "updated":
-            return UpdateResult(outcome, out[1].decode(), int(out[2]), out[3].decode(), out[4])
+            route = out[5].decode() if len(out) > 5 and out[5] else keys.SEND_FIELDS["r"][1]
+            cost = int(out[6]) if len(out) > 6 and out[6] else None
+            return UpdateResult(outcome, out[1].decode(), int(out[2]), out[3].decode(), out[4], route, cost)
         if outcome == "unchanged":
             return UpdateResult(outcome, out[1].decode(), verification_id=out[2].decode(), send_number=out[3])
         return UpdateResult(outcome)

@@ -29,6 +29,17 @@ number, a user id or anything else a caller typed: those become digests.
   otp:recon:lock                 string  the process running this turn of the reconciler; expires: its interval
   otp:rl:{<scope>:<digest>}      zset    one send budget (client IP, prefix, country, global): request tokens
                                          scored by send time; expires: the budget's window
+  otp:fr:{<scope>:<digest>}      hash    one fraud-guard scope's conversion (prefix, country, route): FRAUD_FIELDS
+                                         per time bucket; fields of buckets past the history are dropped on
+                                         each write; expires: OTP_FRAUD_HISTORY after its latest text
+  otp:{fr}:guard                 hash    the guard's decisions, BLOCK_FIELDS: "b:<scope>" -> the block record
+                                         (JSON), "x:<scope>" -> a lifted block's exemption end, ms
+  otp:{fr}:until                 zset    the same fields scored by their end: past ones are dropped on each
+                                         write (both never expire; they hold at most the live blocks)
+  otp:{fr}:allow                 hash    the allow list: an E.164 number or prefix -> JSON {note, added_at};
+                                         never expires (kept until removed)
+  otp:spend:<YYYY-MM-DD>         hash    one UTC day's spend in millionths of OTP_SPEND_CURRENCY: "total",
+                                         "c:<region>"; expires: 8 days after the day began
   otp:idem:<client>:<key digest> string  the first answer to an Idempotency-Key (JSON); expires: OTP_IDEMPOTENCY_TTL
   otp:{t<T>}:totp:f:<digest>     hash    one authenticator factor (FACTOR_FIELDS)
                                          expires: OTP_TOTP_ENROLL_TTL until confirmed, then never
@@ -71,6 +82,8 @@ SEND_FIELDS = {
     "d": ("the delivery status (vocabulary.DELIVERY_STATUSES)", "queued"),
     "du": ("the delivery status's time, ms", "t"),
     "er": ("the provider's errors, JSON [{code, title}]", "[]"),
+    "co": ("the cost the send's answer gave, millionths of OTP_SPEND_CURRENCY (message.finalized corrects it)",
+           None),
 }
 # The fields of a number's hash.
 NUMBER_FIELDS = {
@@ -81,6 +94,11 @@ NUMBER_FIELDS = {
 }
 LOG_MARK = "."  # number hash fields starting with it are time logs, not verifications
 SEND_LOG, FAILURE_LOG = ".s", ".f"
+# The fields of a fraud-guard scope's hash, per bucket <i> (the bucket's start / its length): "<w><i>:<event>",
+# w = "s" for the judging window's buckets, "h" for the history's, event one of vocabulary.FRAUD_EVENTS.
+FRAUD_WINDOWS = ("s", "h")
+# The guard hash's field kinds: a block record, a lifted block's exemption.
+BLOCK_FIELDS = {"b": "the block record of a scope (JSON)", "x": "the end of a lifted block's exemption, ms"}
 # The fields of a TOTP factor.
 FACTOR_FIELDS = {
     "s": ("unconfirmed | confirmed", None),
@@ -187,6 +205,21 @@ def optout_source(source: str) -> str:
 def budget(scope: str, value: str) -> str:
     """One budget's key, with its own hash tag (budgets are taken together, each atomically on its own)."""
     return f"{PREFIX}:rl:{{{scope}:{digest(scope, value, 24)}}}"
+
+
+def fraud_scope(kind: str, value: str) -> str:
+    """A fraud-guard scope's counters, with its own hash tag (each script touches one scope)."""
+    return f"{PREFIX}:fr:{{{kind}:{digest(kind, value, 24)}}}"
+
+
+FRAUD_GUARD = f"{PREFIX}:{{fr}}:guard"
+FRAUD_UNTIL = f"{PREFIX}:{{fr}}:until"
+FRAUD_ALLOW = f"{PREFIX}:{{fr}}:allow"
+
+
+def spend(day: str) -> str:
+    """One UTC day's spend (`day` as YYYY-MM-DD)."""
+    return f"{PREFIX}:spend:{day}"
 
 
 def idempotency(client_key: str, key: str) -> str:

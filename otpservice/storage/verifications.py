@@ -109,10 +109,11 @@ class VerifyResult(NamedTuple):
     verification_id: str | None = None
     attempts: int = 0
     locked_for_ms: int = 0
+    route: str = ""  # approved: the route of the latest send (the fraud guard's conversion per route)
 
 
 def send_fields(send_number: int, *, message_id: str | None, endpoint: str, now_ms: int, delivery_status: str,
-                errors: Sequence[dict], route: str = "") -> list[Any]:
+                errors: Sequence[dict], route: str = "", cost_micros: int | None = None) -> list[Any]:
     """The field/value pairs recording send k: m<k> and t<k> always (m marks the result as recorded), the
     others only when they differ from their defaults (keys.SEND_FIELDS), which readers supply."""
     k = str(send_number)
@@ -121,6 +122,8 @@ def send_fields(send_number: int, *, message_id: str | None, endpoint: str, now_
     for name, value in (("e", endpoint), ("r", route), ("d", delivery_status), ("er", json.dumps(list(errors)))):
         if value != _default(keys.SEND_FIELDS, name):
             pairs += [f"{name}{k}", value]
+    if cost_micros is not None:
+        pairs += [f"co{k}", cost_micros]
     return pairs
 
 
@@ -194,7 +197,7 @@ class VerificationStore(StoreBase):
     @guarded
     def record_send(self, verification_id: str, send_number: int, *, outcome: str, message_id: str | None,
                     endpoint: str, now_ms: int, delivery_status: str, errors: Sequence[dict] = (),
-                    phone: str = "", route: str = "") -> None:
+                    phone: str = "", route: str = "", cost_micros: int | None = None) -> None:
         """Write a send's result on its record; `outcome` (vocabulary.SEND_RECORD_OUTCOMES) says what it means
         for the verification. Receipts find the send by its message id, through the number's hash."""
         if outcome not in vocabulary.SEND_RECORD_OUTCOMES:
@@ -206,7 +209,7 @@ class VerificationStore(StoreBase):
         self.scripts.run("send_result", [keys.record(verification_id)],
                          [outcome, *send_fields(send_number, message_id=message_id, endpoint=endpoint,
                                                 now_ms=now_ms, delivery_status=delivery_status, errors=errors,
-                                                route=route)],
+                                                route=route, cost_micros=cost_micros)],
                          then=then)
 
     @guarded
@@ -227,6 +230,9 @@ class VerificationStore(StoreBase):
             return VerifyResult(outcome)
         if outcome == "number_locked":
             return VerifyResult(outcome, out[1].decode(), locked_for_ms=max(0, out[2]))
+        if outcome == "approved":
+            route = out[2].decode() if len(out) > 2 and out[2] else ""
+            return VerifyResult(outcome, out[1].decode(), route=route or _default(keys.SEND_FIELDS, "r"))
         return VerifyResult(outcome, out[1].decode(), attempts=int(out[2]) if len(out) > 2 else 0)
 
     @guarded

@@ -20,7 +20,7 @@ from tests.support.webhooks import delivery_event, encode, envelope, inbound_eve
 
 # Labels whose values are vocabulary words (route and status are patterns and numbers, not words).
 WORD_LABELS = {"outcome", "reason", "policy", "endpoint", "result", "channel", "status", "kind", "keyword",
-               "operation", "error", "change"}
+               "operation", "error", "change", "event", "rule", "mode", "cap"}
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -36,6 +36,13 @@ def authorised(app):
 
 def ask(client, number: str, **body):
     return client.post("/request-code", json={"phone_number": number, **body})
+
+
+@pytest.fixture
+def settings_overrides():
+    """The guard judges nothing here but in fraud_refusals: the other helpers text dozens of +1312555 numbers
+    without entering their codes, which is what it blocks (it still counts them)."""
+    return {"fraud_guard": "off"}
 
 
 @pytest.fixture
@@ -125,6 +132,38 @@ def refusals(make_app, sim) -> None:
     admin = make_app(limit_admin_failures="1/minute").test_client()
     answers = [admin.get("/admin/opt-outs", headers={"Authorization": "Bearer wrong"}) for _ in range(2)]
     assert [a.status_code for a in answers] == [401, 429]
+
+
+def fraud_refusals(make_app, sim) -> None:
+    """A block of each rule (enforced, and one in shadow mode), and each spend cap, on numbers of countries the
+    other helpers leave alone."""
+    def blocked(answer, rule: str) -> None:
+        assert answer.status_code == 403, answer.get_json()
+        assert answer.get_json()["error"]["reason"]["rule"] == rule
+    client = authorised(make_app(fraud_guard="enforce", fraud_min_sends_prefix=2))
+    ask(client, "+4915123456701"), ask(client, "+4915123456702")
+    blocked(ask(client, "+4915123456703"), "prefix_conversion")
+    client = authorised(make_app(fraud_guard="enforce", fraud_min_sends_country=2, fraud_min_sends_prefix=100))
+    ask(client, "+33612345678"), ask(client, "+33623456789")
+    blocked(ask(client, "+33634567890"), "country_conversion")
+    # The other helpers' texts on `primary` went unverified: its first request is refused.
+    client = authorised(make_app(fraud_guard="enforce", fraud_min_sends_route=2))
+    blocked(ask(client, "+4791234567"), "route_conversion")
+    for signal, limit in (("device", "limit_device"), ("user", "limit_user")):
+        client = authorised(make_app(fraud_guard="enforce", **{limit: "1/hour"}))
+        numbers = ("+447400123456", "+447400123457") if signal == "device" else ("+447400223456", "+447400223457")
+        assert ask(client, numbers[0], **{f"{signal}_id": "the-same"}).status_code == 202
+        blocked(ask(client, numbers[1], **{f"{signal}_id": "the-same"}), f"{signal}_velocity")
+    client = authorised(make_app(fraud_guard="shadow", limit_device="1/hour"))
+    for number in ("+353851234567", "+353851234568"):  # the second would be refused: shadow sends it
+        assert ask(client, number, device_id="in-shadow").status_code == 202
+    client = authorised(make_app(spend_limit_daily=0.004))  # texts so far cost more than that
+    answer = ask(client, "+31612345678")
+    assert answer.status_code == 403 and answer.get_json()["error"]["reason"]["scope"] == "spend:total"
+    client = authorised(make_app(spend_limit_country={"ES": "0.004"}))
+    assert ask(client, "+34612345678").status_code == 202  # costs 0.004 (the simulator's price of a part)
+    answer = ask(client, "+34612345679")
+    assert answer.status_code == 403 and answer.get_json()["error"]["reason"]["scope"] == "spend:ES"
 
 
 def send_failures(client, make_app, sim) -> None:
@@ -229,6 +268,7 @@ def test_every_emitted_word_has_its_own_label(app, make_app, sim, clock, sim_sig
     send_failures(client, make_app, sim)
     routes_and_channels(make_app, sim, clock, sim_signing_key, tmp_path)
     verdicts_and_receipts(app, make_app, client, sim, clock, sim_signing_key)
+    fraud_refusals(make_app, sim)
     time.sleep(0.05)  # nothing asynchronous is counted, but the simulator's own receipts may still be posting
     delta = moved()
 
@@ -251,5 +291,12 @@ def test_every_emitted_word_has_its_own_label(app, make_app, sim, clock, sim_sig
     assert labels("otp_route_failovers_total", "route") == {"uk-alpha"}  # the route each failover left
     assert labels("otp_sends_total", "endpoint") == set(vocabulary.ENDPOINTS)
     assert labels("otp_verifications_total", "channel") == set(vocabulary.CHANNELS) - {vocabulary.TOTP}
+    assert labels("otp_fraud_decisions_total", "rule") == set(vocabulary.FRAUD_RULES)
+    assert labels("otp_fraud_decisions_total", "mode") == {vocabulary.ENFORCE, vocabulary.SHADOW}
+    assert labels("otp_fraud_blocks_total", "rule") == set(vocabulary.FRAUD_RULES)
+    assert labels("otp_fraud_events_total", "event") == set(vocabulary.FRAUD_EVENTS)
+    assert {"DE", "FR", "GB", "IE", "ES", "US"} <= labels("otp_fraud_events_total", "country")
+    assert labels("otp_spend_refusals_total", "cap") == set(vocabulary.SPEND_SCOPES)
+    assert labels("otp_spend_total", "country") >= {"US", "ES"}
     assert delta[("otp_test_number_uses_total", ())] == 1
     assert delta[("otp_delivery_status_total", (("status", "delivered"),))] == 1

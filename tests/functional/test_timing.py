@@ -45,9 +45,10 @@ def count_commands(monkeypatch) -> list[str]:
 
 def setup_cases(make_app, sim, clock):
     """An app with one live code (3 attempts spent to keep it open), one expired, one never issued."""
-    # Sixty numbers of one prefix are issued below: lift the prefix and global send budgets for that.
+    # Sixty numbers of one prefix are issued below and none is verified: lift the prefix and global send budgets
+    # for that, and the fraud guard, which blocks exactly that (tests/functional/test_fraud.py).
     app = make_app(max_attempts=5, number_failures_per_day=100, limit_prefix="1000/hour",
-                   limit_global="1000/minute")
+                   limit_global="1000/minute", fraud_guard="off")
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = "Bearer test-client-key"
     clock.freeze()

@@ -24,7 +24,7 @@ from otpservice.observability.metrics import Metrics, NullMetrics
 from otpservice.sending.base import MessageState, OutboundMessage, ProviderOptOut, ProviderUnavailable, SendError, \
     SentMessage
 from otpservice.sending.telnyx.errors import error_from_response
-from otpservice.sending.telnyx.webhooks import carrier_errors
+from otpservice.sending.telnyx.webhooks import carrier_errors, cost_of
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +290,8 @@ class TelnyxClient:
         first = recipients[0] if isinstance(recipients, list) and recipients else {}
         status = first.get("status") if isinstance(first, dict) else None
         return SentMessage(message_id=message_id,
-                           status=status if status in vocabulary.DELIVERY_STATUSES else "queued")
+                           status=status if status in vocabulary.DELIVERY_STATUSES else "queued",
+                           cost=cost_of(data))
 
     def get(self, path: str, *, operation: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """GET one resource of the API (`path` under the base URL, its parts quoted by the caller): its JSON

@@ -20,6 +20,15 @@ EVENT_ID_MAX = 128
 ERROR_FIELD_MAX = 256
 
 
+def cost_of(data: object) -> tuple[str, str] | None:
+    """A message's `cost` ({amount, currency}; null until Telnyx rates it) as (amount, currency), or None."""
+    cost = data.get("cost") if isinstance(data, dict) else None
+    if isinstance(cost, dict) and isinstance(cost.get("amount"), (str, int, float)) \
+            and isinstance(cost.get("currency"), str):
+        return str(cost["amount"]), cost["currency"]
+    return None
+
+
 def carrier_errors(raw: object) -> list[dict[str, str]]:
     """The `code` and `title` of each error Telnyx reported (bounded: it is stored on the record)."""
     if not isinstance(raw, list):
@@ -71,7 +80,7 @@ class TelnyxWebhooks:
             first = first if isinstance(first, dict) else {}
             return Webhook(event_type, DeliveryReceipt(
                 event_id=event_id, message_id=payload.get("id"), recipient=first.get("phone_number"),
-                status=first.get("status"), errors=carrier_errors(payload.get("errors"))))
+                status=first.get("status"), errors=carrier_errors(payload.get("errors")), cost=cost_of(payload)))
         if event_type == INBOUND_EVENT:
             sender = payload.get("from")
             return Webhook(event_type, InboundMessage(

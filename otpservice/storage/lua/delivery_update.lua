@@ -11,7 +11,7 @@
 --       comma-separated list with a comma at each end (",sent,delivered,"), the status of a send with no d<k>
 --       (storage/keys.py SEND_FIELDS)
 -- Returns {"unknown_message"}, {"duplicate"}, {"unchanged", status, id, k} or {"updated", previous status,
--- sent at ms, id, k}.
+-- sent at ms, id, k, the send's route (false: the default), the cost its send answer gave (co<k>, false: none)}.
 local prefix, message_id, status, errors = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, failed, default_status = ARGV[5], ARGV[7] == "1", ARGV[9]
 
@@ -69,4 +69,5 @@ if failed and k == record[1] + 0 then
   changes[#changes + 1] = "1"
 end
 redis.call("HSET", rec, unpack(changes))
-return {"updated", current, send[2] or record[2] or "0", vid, k}
+local extra = redis.call("HMGET", rec, "r" .. n, "co" .. n)
+return {"updated", current, send[2] or record[2] or "0", vid, k, extra[1], extra[2]}

@@ -6,7 +6,7 @@
 -- Records are ARGV[1] .. id (same hash tag).
 -- ARGV: record prefix, candidate hash, now ms, purpose, max attempts per code, the number's failure cap, its
 --       window ms, expected id (optional)
--- Returns {"approved", id}, {"wrong", id, attempts}, {"max_attempts", id}, {"not_found"} or
+-- Returns {"approved", id, route of the latest send (false: the default)}, {"wrong", id, attempts}, {"max_attempts", id}, {"not_found"} or
 -- {"number_locked", id, ms until a failure leaves the window}.
 local MAX_ATTEMPTS, FAILURE_CAP, FAILURE_WINDOW = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local FAIL_LOG = ".f"
@@ -40,7 +40,8 @@ end
 -- early exit of string equality leaks nothing about the code.
 if stored == ARGV[2] then
   redis.call("HSET", rec, "s", "approved", "va", ARGV[3], "h", "")
-  return {"approved", id}
+  local sends = redis.call("HGET", rec, "n") or "1"
+  return {"approved", id, redis.call("HGET", rec, "r" .. sends)}
 end
 
 local attempts = tonumber(fields[3] or "0") + 1

@@ -11,7 +11,9 @@ OPENAPI_PATHS = {
                        "otp_webhooks_total{kind,result}, otp_webhook_signature_failures_total{reason}, "
                        "otp_inbound_keywords_total{keyword}, otp_optout_syncs_total, "
                        "otp_optout_sync_changes_total{change}, otp_redis_errors_total{error}, "
-                       "otp_http_requests_total{route,method,status}; histograms: otp_delivery_seconds, "
+                       "otp_http_requests_total{route,method,status}, otp_fraud_events_total{country,event}, "
+                       "otp_fraud_blocks_total{rule,mode}, otp_fraud_decisions_total{rule,mode}, "
+                       "otp_spend_total{country}, otp_spend_refusals_total{cap}; histograms: otp_delivery_seconds, "
                        "otp_telnyx_request_seconds{operation,outcome}. Every label value but route and status is "
                        "one of the service's vocabulary words (the schemas MetricLabel* below) or `other`.",
         "responses": {"200": {"description": "The metrics", "content": {
@@ -27,4 +29,8 @@ OPENAPI_SCHEMAS = {
     "MetricLabelWebhookKind": enum(v.WEBHOOK_KINDS),
     "MetricLabelWebhookResult": enum(v.WEBHOOK_RESULTS),
     "MetricLabelSignatureFailure": enum(v.SIGNATURE_FAILURES),
+    "MetricLabelFraudEvent": enum(v.FRAUD_EVENTS),
+    "MetricLabelFraudRule": enum(v.FRAUD_RULES),
+    "MetricLabelFraudMode": enum(v.FRAUD_MODES[:2]),
+    "MetricLabelSpendCap": enum(v.SPEND_SCOPES),
 }
