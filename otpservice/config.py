@@ -246,11 +246,13 @@ class Settings:
     fraud_min_conversion: float = setting("OTP_FRAUD_MIN_CONVERSION", 0.3,
                                           "share of texts whose code was approved (failed deliveries left out) "
                                           "under which a scope with enough sends is blocked", parse=float)
-    fraud_window: int = setting("OTP_FRAUD_WINDOW", 3600,
-                                "seconds of sends a scope's conversion is judged over", parse=int)
+    fraud_window: int = setting("OTP_FRAUD_WINDOW", 600,
+                                "seconds of sends a scope's conversion is judged over (short: a country's real "
+                                "traffic does not hide a fast attack for long)", parse=int)
     fraud_history: int = setting("OTP_FRAUD_HISTORY", 86400,
-                                 "seconds of sends that make a prefix proven (an approved code, conversion above "
-                                 "the threshold): a blocked country still sends to its proven prefixes", parse=int)
+                                 "seconds of sends judged too (a slow attack), and that make a prefix proven (an "
+                                 "approved code, conversion above the threshold): a blocked country still sends to "
+                                 "its proven prefixes", parse=int)
     fraud_min_sends_prefix: int = setting("OTP_FRAUD_MIN_SENDS_PREFIX", 10,
                                           "texts to one prefix in the window before its conversion is judged",
                                           parse=int)
@@ -262,7 +264,8 @@ class Settings:
                                          "routes are counted, never blocked (a route serves many countries)",
                                          parse=int)
     fraud_block_seconds: int = setting("OTP_FRAUD_BLOCK_SECONDS", 3600,
-                                       "seconds a block lasts; a lifted block exempts its scope as long", parse=int)
+                                       "seconds a block lasts after the latest request it refused; a lifted block exempts its "
+                                       "scope as long", parse=int)
     allow_non_geographic: bool = setting("OTP_ALLOW_NON_GEOGRAPHIC", False,
                                          "send to non-geographic numbers (+800, +808, +870, +878, +881, +882, "
                                          "+883, +888, +979: satellite and international networks)", parse=_bool)

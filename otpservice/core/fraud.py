@@ -146,7 +146,12 @@ class FraudGuard:
         live = [record for kind, scope in scopes.items() if scope not in state.exempt_until
                 and (record := state.blocks.get(scope)) and not (kind == "country" and proven)]
         if live:
-            return self._decide(number, live[0], new=False)
+            # A block lasts OTP_FRAUD_BLOCK_SECONDS after the latest request it refused: an attack that keeps
+            # coming stays refused (its refused requests are no texts, so the window alone would soon look clean).
+            record = {**live[0], "until_ms": max(live[0]["until_ms"], now_ms + self.block_ms)}
+            status, value = self.store.block(record, now_ms=now_ms, extend=True)
+            if status == "live":
+                return self._decide(number, value, new=False)
         for kind in ("device", "user"):
             if kind in scopes and scopes[kind] not in state.exempt_until:
                 rate = self.velocity[kind]
@@ -160,11 +165,17 @@ class FraudGuard:
                 if decided:
                     return decided
         for kind in judged:
-            scope, window = scopes[kind], counts[kind].window
-            if not self.min_sends[kind] or scope in state.exempt_until or window.judged < self.min_sends[kind] \
-                    or window.conversion >= self.threshold:
+            scope = scopes[kind]
+            if not self.min_sends[kind] or scope in state.exempt_until:
                 continue
-            figures = self._figures(kind, counts[kind])
+            # The judging window catches a fast attack before a country's real traffic dilutes it; the history
+            # catches one too slow to fill the window.
+            tripped = [(seconds, c) for seconds, c in ((self.settings.fraud_window, counts[kind].window),
+                                                      (self.settings.fraud_history, counts[kind].history))
+                       if c.judged >= self.min_sends[kind] and c.conversion < self.threshold]
+            if not tripped:
+                continue
+            figures = self._figures(kind, *tripped[0])
             if kind == "country":
                 figures["prefix"] = {"scope": scopes["prefix"], "proven": proven,
                                      **counts["prefix"].history.to_dict()}
@@ -194,9 +205,9 @@ class FraudGuard:
         """A prefix real people use: an approved code in the history, and the history converts."""
         return prefix.history.approved > 0 and prefix.history.conversion >= self.threshold
 
-    def _figures(self, kind: str, counts: ScopeCounts) -> dict[str, Any]:
-        return {**counts.window.to_dict(), "threshold": self.threshold, "min_sends": self.min_sends[kind],
-                "window_seconds": self.settings.fraud_window}
+    def _figures(self, kind: str, seconds: int, counts: Counts) -> dict[str, Any]:
+        return {**counts.to_dict(), "threshold": self.threshold, "min_sends": self.min_sends[kind],
+                "window_seconds": seconds}
 
     def _record(self, scope: str, rule: str, figures: dict[str, Any], now_ms: int) -> dict[str, Any]:
         return {"scope": scope, "rule": rule, "figures": figures, "mode": self.mode, "since_ms": now_ms,

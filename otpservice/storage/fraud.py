@@ -131,16 +131,21 @@ class FraudStore(StoreBase):
         return GuardState(blocks, exempt, match, int(spend[0] or 0), int(spend[1] or 0))
 
     @guarded
-    def block(self, record: dict[str, Any], *, now_ms: int) -> tuple[str, dict[str, Any] | int]:
+    def block(self, record: dict[str, Any], *, now_ms: int, extend: bool = False) -> \
+            tuple[str, dict[str, Any] | int | None]:
         """Record a block unless its scope has a live one or is exempt: ("new", record), ("live", the live
-        record) or ("exempt", the exemption's end ms)."""
+        record) or ("exempt", the exemption's end ms). With `extend`, `record` is the live block with a later
+        end, written only while it is live: ("live", record), ("exempt", end) or ("ended", None)."""
         scope = record["scope"]
-        status, value = self.scripts.run("fraud_block", [keys.FRAUD_GUARD, keys.FRAUD_UNTIL],
-                                         [now_ms, f"b:{scope}", f"x:{scope}", json.dumps(record, sort_keys=True),
-                                          record["until_ms"]])
-        if int(status) == 2:
-            return "exempt", int(float(value))
-        return ("new" if int(status) == 1 else "live"), json.loads(value)
+        reply = self.scripts.run("fraud_block", [keys.FRAUD_GUARD, keys.FRAUD_UNTIL],
+                                 [now_ms, f"b:{scope}", f"x:{scope}", json.dumps(record, sort_keys=True),
+                                  record["until_ms"], "1" if extend else "0"])
+        status = int(reply[0])
+        if status == 3:
+            return "ended", None
+        if status == 2:
+            return "exempt", int(float(reply[1]))
+        return ("new" if status == 1 else "live"), json.loads(reply[1])
 
     @guarded
     def blocks(self, now_ms: int) -> list[dict[str, Any]]:

@@ -13,6 +13,12 @@ OPENAPI_SCHEMAS = {
                        "falling back to the number's country language, then English."},
             "client_ip": {"type": "string", "maxLength": 64,
                           "description": "The end user's IP address, for per-IP limits."},
+            "device_id": {"type": "string", "minLength": 1, "maxLength": 128,
+                          "description": "The end user's device, as your app knows it: code requests per device "
+                                         "have a velocity budget (OTP_LIMIT_DEVICE), past which the fraud guard "
+                                         "blocks the device. Only a digest is kept."},
+            "user_id": {"type": "string", "minLength": 1, "maxLength": 128,
+                        "description": "The end user's account: as device_id, under OTP_LIMIT_USER."},
             "channel": {**enum(vocabulary.SEND_CHANNELS),
                         "description": "How the code goes: an SMS, or WhatsApp's authentication template (its "
                                        "copy-code button). Default: the channel of the first route of the number's "
@@ -122,7 +128,12 @@ OPENAPI_PATHS = {
                                    "(`delivery.status` `unknown`, `message_id` null): the text may still arrive, the "
                                    "code is valid and the cooldown holds.",
                     "content": json_content(ref("CodeRequested"))},
-            "403": {"$ref": "#/components/responses/Forbidden"},
+            "403": {"description": "Nothing was sent: `country_not_allowed` (outside OTP_ALLOWED_COUNTRIES, or a "
+                                   "non-geographic number without OTP_ALLOW_NON_GEOGRAPHIC), `verification_blocked` "
+                                   "(the fraud guard: `reason` names the scope, rule and figures, and when the "
+                                   "block ends), `spend_limit_reached` (a daily spend cap: `reason` gives the cap, "
+                                   "the spend and when it resets), or `forbidden` (the key may not use this route).",
+                    "content": json_content(ref("Error"))},
             "409": {"description": "`opted_out` (or `idempotency_in_progress`): nothing was sent.",
                     "content": json_content(ref("Error"))},
             "429": {"description": "`rate_limited`: body `retry_after` and `limit` (`resend_cooldown` runs from the "

@@ -28,8 +28,29 @@ BASE_SCHEMAS: dict[str, Any] = {
                 "retry_after": {"type": "integer", "minimum": 1, "description": "Seconds to wait (429)."},
                 "limit": {**enum(vocabulary.LIMIT_POLICIES),
                           "description": "The policy that tripped (429 rate_limited)."},
+                "reason": {"description": "What refused the send (403 verification_blocked: a fraud-guard block "
+                                          "record; 403 spend_limit_reached: the cap).",
+                           "oneOf": [ref("FraudBlock"), ref("SpendCap")]},
             }}},
     },
+    "FraudBlock": {
+        "type": "object", "required": ["scope", "rule", "mode", "figures", "since", "until"],
+        "properties": {
+            "scope": {"type": "string", "description": "`<kind>:<value>`, kind one of "
+                      + ", ".join(vocabulary.FRAUD_SCOPES) + " (prefix:+3712000, country:LV, route:primary, "
+                      "device:<digest>, user:<digest>)."},
+            "rule": enum(vocabulary.FRAUD_RULES),
+            "mode": {**enum(vocabulary.FRAUD_MODES[:2]), "description": "The mode the block was recorded in."},
+            "figures": {"type": "object", "description": "What the rule saw: for a conversion rule sent, "
+                        "approved, failed, conversion, threshold, min_sends, window_seconds (and for a country, "
+                        "the request's prefix and whether it is proven); for a velocity rule the signal and its "
+                        "limit."},
+            "since": ref("Timestamp"), "until": ref("Timestamp")}},
+    "SpendCap": {
+        "type": "object", "required": ["scope", "limit", "spent", "currency", "resets_at"],
+        "properties": {"scope": {"type": "string", "description": "spend:total or spend:<region>."},
+                       "limit": {"type": "number"}, "spent": {"type": "number"},
+                       "currency": {"type": "string"}, "resets_at": ref("Timestamp")}},
     "PhoneNumber": {"type": "string", "maxLength": 64,
                     "description": "E.164 (+13125550123), or national format of OTP_DEFAULT_REGION when set.",
                     "examples": ["+13125550123"]},
