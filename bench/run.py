@@ -52,7 +52,10 @@ EXPECT = {"request-code": 202, "verify right code": 200, "verify wrong code": 20
 # service gave up hand-built connection handling and other speed-ups no user could notice (bench/RESULTS.md).
 THROUGHPUT_TARGETS = {"request-code": 0.70, "verify right code": 0.75, "verify wrong code": 0.75,
                       "webhook deliveryUpdate": 0.75}
-ROUND_TRIP_TARGETS = {"request-code": 3, "verify right code": 1, "verify wrong code": 1, "webhook deliveryUpdate": 2}
+# The fraud guard (issue 17) reads its records and its scopes' counts before a send and counts the text after it
+# (request-code 3 -> 6), and counts an approved code (verify right 1 -> 2): round trips of ~0.1 ms beside
+# Telnyx's hundreds.
+ROUND_TRIP_TARGETS = {"request-code": 6, "verify right code": 2, "verify wrong code": 1, "webhook deliveryUpdate": 2}
 MEMORY_TARGET = 600
 LATENCY_TARGET = 0.80  # /request-code throughput with Telnyx at 250 ms, against Telnyx at once
 HANG_P99_TARGET_MS = 100

@@ -264,8 +264,8 @@ class Settings:
                                          "routes are counted, never blocked (a route serves many countries)",
                                          parse=int)
     fraud_block_seconds: int = setting("OTP_FRAUD_BLOCK_SECONDS", 3600,
-                                       "seconds a block lasts after the latest request it refused; a lifted block exempts its "
-                                       "scope as long", parse=int)
+                                       "seconds a block lasts after the latest request it refused; a lifted "
+                                       "block exempts its scope as long", parse=int)
     allow_non_geographic: bool = setting("OTP_ALLOW_NON_GEOGRAPHIC", False,
                                          "send to non-geographic numbers (+800, +808, +870, +878, +881, +882, "
                                          "+883, +888, +979: satellite and international networks)", parse=_bool)
