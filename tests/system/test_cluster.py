@@ -88,7 +88,7 @@ def test_the_app_starts_while_the_cluster_is_down_and_serves_once_it_is_up(make_
 
 
 def test_a_numbers_keys_share_one_slot_and_numbers_spread_over_the_masters(client, sim, redis_cluster, redis_url):
-    numbers = [f"+1312555{n:04d}" for n in range(200, 212)]
+    numbers = [f"+1312{n}0123" for n in range(555, 567)]  # twelve prefixes: none of them a pumping pattern
     for number in numbers:
         assert request_code(client, number).status_code == 202
     cluster = store_client(redis_url)
