@@ -62,6 +62,7 @@ def service_for(url: str, secret: bytes) -> tuple[VerificationService, redis.Red
     settings = Settings(redis_url=url, code_secret=secret.decode(), code_ttl=TTL_S, record_retention=RETENTION_S,
                         resend_cooldown=COOLDOWN_S, limit_global=GENEROUS_RATE, limit_country=GENEROUS_RATE,
                         limit_prefix=GENEROUS_RATE, limit_ip=GENEROUS_RATE, optout_sync_interval=0,
+                        fraud_guard="shadow",  # all of the guard's work (and keys), none of its refusals
                         totp_enabled=False, telnyx_public_key=base64.b64encode(bytes(32)).decode())
     client = redis.Redis.from_url(url)
     sender = AcceptingSender()
@@ -95,6 +96,8 @@ def kind_of(key: bytes) -> str:
     parts = key.decode().split(":")
     if parts[1] == "rl":
         return "shared rl"  # otp:rl:{<scope>:<digest>}: a budget of all numbers, not of one verification
+    if parts[1] in ("fr", "{fr}", "spend"):
+        return "shared fraud"  # the guard's counts per prefix, country and route, its records, the day's spend
     return parts[2] if parts[1].startswith("{") else parts[1]
 
 
@@ -130,7 +133,10 @@ def measure(url: str, secret: bytes, sizes: tuple[int, ...], block: int) -> dict
         elapsed = time.perf_counter() - started
         # The shared budget logs hold this run's last second of sends (GENEROUS_RATE's window), not state of
         # any verification: in production they are bounded by their amounts. Measured, then dropped.
-        shared_keys = list(client.scan_iter(match="otp:rl:*", count=1000))
+        # Likewise the fraud guard's counts (one hash per prefix of 10,000 numbers, per country, per route),
+        # its records and the day's spend: bounded by their buckets, shared by every verification.
+        shared_keys = [key for pattern in ("otp:rl:*", "otp:fr:*", "otp:{fr}:*", "otp:spend:*")
+                       for key in client.scan_iter(match=pattern, count=1000)]
         dropped = sum(client.memory_usage(key, samples=0) for key in shared_keys)
         if shared_keys:
             client.delete(*shared_keys)

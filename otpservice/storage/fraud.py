@@ -85,12 +85,12 @@ class FraudStore(StoreBase):
 
     @guarded
     def add(self, scopes: Sequence[tuple[str, str]], event: str, now_ms: int,
-            spend: tuple[str, str, int] | None = None) -> list[ScopeCounts]:
+            spend: tuple[str, str, int] | None = None) -> None:
         """Count one event (vocabulary.FRAUD_EVENTS) in each scope, and with `spend` (day, region, millionths)
-        add to that day's spend, in one round trip; the counts after it."""
+        add to that day's spend, in one round trip."""
         if event not in vocabulary.FRAUD_EVENTS:
             raise ValueError(f"unknown fraud event {event!r}")
-        return self._run(scopes, now_ms, event, [self._spend_call(*spend)] if spend else [])
+        self._run(scopes, now_ms, event, [self._spend_call(*spend)] if spend else [])
 
     def _run(self, scopes: Sequence[tuple[str, str]], now_ms: int, event: str,
              more: Sequence[tuple[str, Sequence[Any], Sequence[Any]]] = ()) -> list[ScopeCounts]:
@@ -98,7 +98,7 @@ class FraudStore(StoreBase):
         replies = self.scripts.run_many([("fraud_count", [keys.fraud_scope(kind, value)], args)
                                          for kind, value in scopes] + list(more))
         return [ScopeCounts(Counts(*map(int, reply[:3])), Counts(*map(int, reply[3:6])))
-                for reply in replies[:len(scopes)]]
+                for reply in replies[:len(scopes)] if reply]
 
     @staticmethod
     def _spend_call(day: str, region: str, micros: int) -> tuple[str, Sequence[Any], Sequence[Any]]:

@@ -35,6 +35,15 @@ from tests.functional.test_core_api import (  # noqa: F401
     test_verify_by_verification_id,
 )
 
+from tests.functional.test_fraud import (  # noqa: F401  (the fraud guard's scripts and records on the cluster)
+    start,
+    test_a_blocked_country_still_sends_to_its_proven_prefixes,
+    test_a_prefix_whose_codes_nobody_enters_is_blocked_listed_and_lifted,
+    test_a_refused_request_gives_its_fixed_budgets_back,
+    test_shadow_mode_records_and_counts_what_it_would_refuse_and_sends,
+    test_the_allow_list_is_never_blocked,
+    test_the_daily_spend_cap_counts_send_answers_and_finalized_costs,
+)
 from tests.functional.test_delivery import (  # noqa: F401  (webhooks on the cluster)
     hook,
     test_carrier_errors_are_kept,
