@@ -144,14 +144,16 @@ def traffic(seed: int, *, warmup: int, users: int, attack: int) -> tuple[list[Re
                            for i in range(400)]
 
     last_seen: dict[str, int] = {}
+    asked = iter(range(10**9))
 
     def user() -> Request:
         country = rng.choices(list(weights), weights=list(weights.values()))[0]
-        while True:  # a person asks again only some time later (never inside the resend cooldown)
+        now = next(asked)
+        while True:  # a person asks again only some 100 requests later (never inside the resend cooldown)
             person = rng.choice(people[country])
-            if len(last_seen) - last_seen.get(person["user_id"], -1000) > 100:
+            if now - last_seen.get(person["user_id"], -1000) > 100:
                 break
-        last_seen[person["user_id"]] = len(last_seen)
+        last_seen[person["user_id"]] = now
         return Request("user", country, dict(person), rng.random() < VERIFY_RATE)
 
     def pump(i: int) -> Request:
@@ -160,8 +162,13 @@ def traffic(seed: int, *, warmup: int, users: int, attack: int) -> tuple[list[Re
                        False)
 
     warm = [user() for _ in range(warmup)]
-    mixed = [user() for _ in range(users)] + [pump(i) for i in range(attack)]
-    rng.shuffle(mixed)
+    mixed, pumped = [], 0
+    while len(mixed) < users + attack:  # interleaved at random, in the order they are asked
+        if rng.random() < (attack - pumped) / (users + attack - len(mixed)):
+            mixed.append(pump(pumped))
+            pumped += 1
+        else:
+            mixed.append(user())
     return warm, mixed
 
 
@@ -274,7 +281,7 @@ def report(outcome: Outcome) -> list[str]:
               f"real users refused: {outcome.users_refused():.2%} (target <= 1%); in countries the attack did not "
               f"touch: {sum(outcome.users[c].refused_total for c in outcome.users if c != ATTACKED)}",
               f"fixed budgets that refused anybody: {dict(outcome.budget_refusals) or 'none'}",
-              f"requests decided against in the mixed hour: {len(outcome.decisions)} (attack {attack_decided})",
+              f"requests decided against in the mixed 90 minutes: {len(outcome.decisions)} (attack {attack_decided})",
               f"block records: {len(outcome.blocks)} "
               f"({', '.join(sorted({b['scope'] + ' ' + b['rule'] for b in outcome.blocks})[:6])}"
               f"{', ...' if len(outcome.blocks) > 6 else ''})", ""]
