@@ -1,4 +1,5 @@
-"""Send budgets not keyed by a number (client IP, number prefix, country, global), as sliding logs in Redis.
+"""Send budgets not keyed by a number (client IP, number prefix, country, global, and the fraud guard's device and
+user velocity), as sliding logs in Redis.
 
 Each budget is its own key with its own hash tag (keys.budget), run by lua/rate_hit.lua: exact at any
 instant, so it trips at exactly its amount and the wait is when the oldest send that counts leaves the

@@ -27,11 +27,13 @@ number, a user id or anything else a caller typed: those become digests.
                                          or past the record's retention; expires: the retention, from the
                                          latest send listed
   otp:recon:lock                 string  the process running this turn of the reconciler; expires: its interval
-  otp:rl:{<scope>:<digest>}      zset    one send budget (client IP, prefix, country, global): request tokens
-                                         scored by send time; expires: the budget's window
-  otp:fr:{<scope>:<digest>}      hash    one fraud-guard scope's conversion (prefix, country, route): FRAUD_FIELDS
-                                         per time bucket; fields of buckets past the history are dropped on
-                                         each write; expires: OTP_FRAUD_HISTORY after its latest text
+  otp:rl:{<scope>:<digest>}      zset    one send budget (client IP, prefix, country, global; the fraud guard's
+                                         device and user velocity, of their digests): request tokens scored by
+                                         send time; expires: the budget's window
+  otp:fr:{<scope>:<digest>}      hash    one fraud-guard scope's conversion (prefix, country, route): FRAUD_WINDOWS
+                                         letter, bucket and event per field; a write that opens a bucket drops
+                                         the fields past their window; expires: OTP_FRAUD_HISTORY after its
+                                         latest text
   otp:{fr}:guard                 hash    the guard's decisions, BLOCK_FIELDS: "b:<scope>" -> the block record
                                          (JSON), "x:<scope>" -> a lifted block's exemption end, ms
   otp:{fr}:until                 zset    the same fields scored by their end: past ones are dropped on each
