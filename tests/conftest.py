@@ -89,9 +89,17 @@ def make_app(redis_url, sim, clock, settings_overrides, sim_signing_key):
         values["limit_admin_failures"] = "1000000/minute"
         values.update(settings_overrides)
         values.update(overrides)
-        return create_app(Settings(**values), clock=clock)
+        app = create_app(Settings(**values), clock=clock)
+        built.append(app)
+        return app
 
-    return build
+    built: list = []
+    yield build
+    # A test that turned a background job on (the reconciler, the opt-out sync) stops it with the test: left
+    # running, its next turn writes its Redis lock into a later test's empty database.
+    for app in built:
+        for job in app.extensions["otpservice"].background():
+            job.stop()
 
 
 @pytest.fixture
