@@ -151,11 +151,11 @@ class FraudGuard:
             # Written again only once a tenth of its length has passed: an attack costs one write a few minutes.
             record = live[0]
             if record["until_ms"] >= now_ms + self.block_ms * 0.9:
-                return self._decide(number, record, new=False)
+                return self._decide(number, record)
             status, value = self.store.block({**record, "until_ms": now_ms + self.block_ms}, now_ms=now_ms,
                                              extend=True)
             if status == "live":
-                return self._decide(number, value, new=False)
+                return self._decide(number, value)
         for kind in ("device", "user"):
             if kind in scopes and scopes[kind] not in state.exempt_until:
                 rate = self.velocity[kind]
@@ -191,7 +191,7 @@ class FraudGuard:
                 self._announce(value)
             if kind == "country" and proven:
                 continue  # the country is blocked; this prefix has earned its codes
-            return self._decide(number, value, new=status == "new")
+            return self._decide(number, value)
         return []
 
     def scopes(self, number: phones.PhoneNumber, route: str, signals: Signals) -> dict[str, str]:
@@ -224,14 +224,14 @@ class FraudGuard:
             return []
         if status == "new":
             self._announce(value)
-        return self._decide(number, value, new=status == "new")
+        return self._decide(number, value)
 
     def _announce(self, record: dict[str, Any]) -> None:
         self.metrics.fraud_block(record["rule"], self.mode)
         log.warning("fraud guard: scope blocked", extra={"scope": record["scope"], "rule": record["rule"],
                                                          "mode": self.mode, "figures": record["figures"]})
 
-    def _decide(self, number: phones.PhoneNumber, record: dict[str, Any], *, new: bool) -> list[dict[str, Any]]:
+    def _decide(self, number: phones.PhoneNumber, record: dict[str, Any]) -> list[dict[str, Any]]:
         """Refuse by `record` (enforce), or note what it would have refused (shadow)."""
         self.metrics.fraud_decision(record["rule"], self.mode)
         if self.mode == vocabulary.SHADOW:
