@@ -82,6 +82,11 @@ def micros(amount: object) -> int | None:
     return int(value * MICROS) if value.is_finite() and value >= 0 else None
 
 
+def units(millionths: int) -> float:
+    """Millionths of the currency as an amount (what the API and the metrics show)."""
+    return float(Decimal(millionths) / MICROS)
+
+
 def allow_entry(raw: object) -> str:
     """An allow-list entry: a full E.164 number or a prefix of one ("+371", "+3712000"); InvalidRequest else."""
     if not isinstance(raw, str) or not raw.startswith("+") or not raw[1:].isdigit() \
@@ -132,12 +137,15 @@ class FraudGuard:
         """Refuse the send (VerificationBlocked, SpendLimitReached) or let it go; the block records that decided
         in shadow mode (empty when nothing would have refused it). Velocity sends taken join `admission`, so a
         later refusal gives them back with the rest."""
-        scopes = self.scopes(number, route, signals)
-        allow = [number.e164[:n] for n in range(ALLOW_ENTRY_MIN_DIGITS + 1, len(number.e164) + 1)]
-        state = self.store.state(list(scopes.values()), allow if self.mode != vocabulary.OFF else [],
-                                 day=day_of(now_ms), region=number.country, now_ms=now_ms)
+        off = self.mode == vocabulary.OFF
+        if off and not (self.spend_total_cap or self.spend_caps):
+            return []  # nothing to read: no Redis round trip
+        scopes = {} if off else self.scopes(number, route, signals)
+        allow = [] if off else [number.e164[:n] for n in range(ALLOW_ENTRY_MIN_DIGITS + 1, len(number.e164) + 1)]
+        state = self.store.state(list(scopes.values()), allow, day=day_of(now_ms), region=number.country,
+                                 now_ms=now_ms)
         self._check_spend(number, state.spent_total, state.spent_country, now_ms)
-        if self.mode == vocabulary.OFF or state.allowed:
+        if off or state.allowed:
             return []
         judged = [kind for kind in ("prefix", "country", "route") if kind in scopes]
         values = [(kind, scopes[kind].partition(":")[2]) for kind in judged]  # as _counted names them
@@ -196,7 +204,7 @@ class FraudGuard:
 
     def scopes(self, number: phones.PhoneNumber, route: str, signals: Signals) -> dict[str, str]:
         """The request's scopes by kind, as "<kind>:<value>" (the block records' names)."""
-        found = {"prefix": f"prefix:{number_prefix(number)}", "country": f"country:{number.country}"}
+        found = {"prefix": f"prefix:{number_prefix(number.e164)}", "country": f"country:{number.country}"}
         if self.min_sends["route"]:
             found["route"] = f"route:{route}"
         if signals.device:
@@ -248,8 +256,8 @@ class FraudGuard:
                                     (f"spend:{number.country}", country, cap)):
             if limit and spent >= limit:
                 tomorrow = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).date() + timedelta(days=1)
-                reason = {"scope": scope, "limit": float(Decimal(limit) / MICROS),
-                          "spent": float(Decimal(spent) / MICROS), "currency": self.settings.spend_currency,
+                reason = {"scope": scope, "limit": units(limit),
+                          "spent": units(spent), "currency": self.settings.spend_currency,
                           "resets_at": f"{tomorrow.isoformat()}T00:00:00Z"}
                 self.metrics.spend_refused(vocabulary.SPEND_SCOPES[0 if scope == "spend:total" else 1])
                 raise self.refused(number, SpendLimitReached(
@@ -276,7 +284,7 @@ class FraudGuard:
         self.store.add(self._counted(number.e164, number.country, route), "sent", now_ms, spend=spend)
         self.metrics.fraud_event(number.country, "sent")
         if cost_micros:
-            self.metrics.spend(number.country, cost_micros / 1_000_000)
+            self.metrics.spend(number.country, units(cost_micros))
 
     def approved(self, phone: str, route: str, now_ms: int) -> None:
         self._event(phone, route, "approved", now_ms)
@@ -307,12 +315,12 @@ class FraudGuard:
 
     def _spend(self, country: str, delta: int, now_ms: int) -> None:
         self.store.spend(day_of(now_ms), country, delta)
-        self.metrics.spend(country, delta / 1_000_000)
+        self.metrics.spend(country, units(delta))
 
     @staticmethod
     def _counted(e164: str, country: str, route: str) -> list[tuple[str, str]]:
         """The scopes a text counts in (a route is counted even when it is never judged: the admin view)."""
-        return [("prefix", e164[:-PREFIX_DROPS]), ("country", country), ("route", route)]
+        return [("prefix", number_prefix(e164)), ("country", country), ("route", route)]
 
     # -- the operator's view -------------------------------------------------------------------------------
     def blocks(self, now_ms: int) -> dict[str, Any]:
@@ -347,9 +355,9 @@ class FraudGuard:
     def spend_today(self, now_ms: int) -> dict[str, Any]:
         spent = self.store.spent(day_of(now_ms))
         total = spent.pop("total", 0)
-        return {"day": day_of(now_ms), "currency": self.settings.spend_currency, "total": total / 1_000_000,
+        return {"day": day_of(now_ms), "currency": self.settings.spend_currency, "total": units(total),
                 "limit": self.settings.spend_limit_daily or None,
-                "countries": {region: {"spent": value / 1_000_000,
+                "countries": {region: {"spent": units(value),
                                        "limit": float(self.settings.spend_limit_country[region])
                                        if region in self.settings.spend_limit_country else None}
                               for region, value in sorted(spent.items())}}

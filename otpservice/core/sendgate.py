@@ -72,10 +72,10 @@ def ip_scope(text: object) -> str | None:
 PREFIX_DROPS = 4  # a block of sequential numbers is the number without its last 4 digits, in every plan
 
 
-def number_prefix(number: phones.PhoneNumber) -> str:
+def number_prefix(e164: str) -> str:
     """The number without its last 4 digits: a block of 10,000 sequential numbers, whatever the country's number
     length (a fixed count of national digits split an 8-digit plan's block into 100 prefixes)."""
-    return number.e164[:-PREFIX_DROPS]
+    return e164[:-PREFIX_DROPS]
 
 
 @dataclass
@@ -169,7 +169,7 @@ class SendGate:
     def _hits(self, number: phones.PhoneNumber, client_ip: str | None) -> list[tuple[Rate, str]]:
         hits = [(self.global_rate, BudgetStore.key("global", "all")),
                 (self.country_rate, BudgetStore.key("country", number.country)),
-                (self.prefix_rate, BudgetStore.key("prefix", number_prefix(number)))]
+                (self.prefix_rate, BudgetStore.key("prefix", number_prefix(number.e164)))]
         scope = ip_scope(client_ip) if client_ip else None
         if scope:
             hits.append((self.ip_rate, BudgetStore.key("ip", scope)))

@@ -111,13 +111,14 @@ class FraudStore(StoreBase):
         and the day's spend, in one pipelined round trip."""
         fields = [f"b:{scope}" for scope in scopes] + [f"x:{scope}" for scope in scopes]
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(keys.FRAUD_GUARD, fields)
+        if fields:
+            pipe.hmget(keys.FRAUD_GUARD, fields)
         if allow_candidates:
             pipe.hmget(keys.FRAUD_ALLOW, list(allow_candidates))
         pipe.hmget(keys.spend(day), ["total", f"c:{region}"])
         replies = pipe.execute()
-        guard = replies[0]
-        allowed = replies[1] if allow_candidates else []
+        guard = replies[0] if fields else []
+        allowed = replies[-2] if allow_candidates else []
         spend = replies[-1]
         blocks = {}
         for scope, raw in zip(scopes, guard[:len(scopes)], strict=True):
